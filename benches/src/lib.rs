@@ -1,0 +1,204 @@
+//! Shared harness for resile's criterion benchmarks.
+//!
+//! - [`counting_allocator!`]: installs a global allocator that counts allocations, so each
+//!   bench binary can report allocations per call.
+//! - [`call_ready`]: drives one `poll_ready` + `call` + poll of the response future with a no-op
+//!   waker, without a scheduler in the way, so a figure is pure middleware overhead. The future
+//!   must finish on its first poll (the inner service is ready and answers at once).
+//! - [`bench_single`]: the single-threaded ns/call figure and the allocations per call.
+//! - [`bench_threads`]: N threads sharing one service (cloned per thread), reporting aggregate
+//!   throughput; N comes from `RESILE_BENCH_THREADS` (a comma-separated list, default
+//!   `1,2,<cores>`).
+
+use std::convert::Infallible;
+use std::future::{Future, Ready};
+use std::pin::pin;
+use std::sync::{Arc, Barrier};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput};
+use tower::Service;
+
+/// The counting allocator every bench binary installs with [`counting_allocator!`].
+pub use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
+
+/// Installs `stats_alloc`'s instrumented system allocator as the bench binary's global
+/// allocator, so [`allocations`] counts every allocation.
+#[macro_export]
+macro_rules! counting_allocator {
+    () => {
+        #[global_allocator]
+        static GLOBAL: &$crate::StatsAlloc<std::alloc::System> = &$crate::INSTRUMENTED_SYSTEM;
+    };
+}
+
+/// Allocations counted so far in this process (all threads); zero unless the binary installed
+/// [`counting_allocator!`].
+pub fn allocations() -> u64 {
+    let s = INSTRUMENTED_SYSTEM.stats();
+    (s.allocations + s.reallocations) as u64
+}
+
+/// The bare inner service every benchmark wraps: answers `Ok(req)` at once.
+pub type Bare = tower::util::ServiceFn<fn(u64) -> Ready<Result<u64, Infallible>>>;
+
+/// A bare, always-ready service that echoes its request.
+pub fn bare() -> Bare {
+    fn echo(req: u64) -> Ready<Result<u64, Infallible>> {
+        std::future::ready(Ok(req))
+    }
+    tower::service_fn(echo as fn(u64) -> Ready<Result<u64, Infallible>>)
+}
+
+/// A bare service whose every call fails at once (for open-breaker and retry paths).
+pub type Failing = tower::util::ServiceFn<fn(u64) -> Ready<Result<u64, std::io::Error>>>;
+
+/// A bare, always-ready service that fails every call.
+pub fn failing() -> Failing {
+    fn fail(_: u64) -> Ready<Result<u64, std::io::Error>> {
+        std::future::ready(Err(std::io::Error::other("down")))
+    }
+    tower::service_fn(fail as fn(u64) -> Ready<Result<u64, std::io::Error>>)
+}
+
+/// One `poll_ready` + `call` + poll of the response future, with a no-op waker.
+///
+/// Returns the call's result, or `None` when the service was not ready or the future did not
+/// finish on its first poll (which a benchmark should treat as a bug in its setup).
+#[inline]
+pub fn call_ready<S, R>(svc: &mut S, req: R) -> Option<Result<S::Response, S::Error>>
+where
+    S: Service<R>,
+{
+    let mut cx = Context::from_waker(Waker::noop());
+    match svc.poll_ready(&mut cx) {
+        Poll::Ready(Ok(())) => {}
+        Poll::Ready(Err(e)) => return Some(Err(e)),
+        Poll::Pending => return None,
+    }
+    let fut = pin!(svc.call(req));
+    match fut.poll(&mut cx) {
+        Poll::Ready(r) => Some(r),
+        Poll::Pending => None,
+    }
+}
+
+/// Measures allocations per call of `svc` over `calls` calls (after a warm-up).
+pub fn allocs_per_call<S>(svc: &mut S, calls: u64) -> f64
+where
+    S: Service<u64>,
+{
+    for i in 0..1_000 {
+        let _ = call_ready(svc, i);
+    }
+    let before = allocations();
+    for i in 0..calls {
+        let _ = std::hint::black_box(call_ready(svc, std::hint::black_box(i)));
+    }
+    (allocations() - before) as f64 / calls as f64
+}
+
+/// A multi-threaded tokio runtime kept alive for the whole bench binary, so services that need a
+/// runtime context (timers) can be called from any thread after `enter()`.
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    })
+}
+
+/// Benchmarks one service single-threaded: criterion's ns/call under `group/name`, and prints
+/// the allocations per call (also recorded in a one-line `ALLOCS` summary for docs).
+pub fn bench_single<S>(c: &mut Criterion, group: &str, name: &str, mut svc: S)
+where
+    S: Service<u64>,
+{
+    let _guard = runtime().enter();
+    let allocs = allocs_per_call(&mut svc, 100_000);
+    println!("ALLOCS {group}/{name}: {allocs:.2} allocations/call");
+    let mut g = c.benchmark_group(group);
+    g.throughput(Throughput::Elements(1));
+    let mut i = 0u64;
+    g.bench_function(name, |b| {
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            std::hint::black_box(call_ready(&mut svc, std::hint::black_box(i)))
+        })
+    });
+    g.finish();
+}
+
+/// The thread counts to measure: `RESILE_BENCH_THREADS` (e.g. `1,2,4,8,16`), else `1, 2, cores`.
+pub fn thread_counts() -> Vec<usize> {
+    if let Ok(list) = std::env::var("RESILE_BENCH_THREADS") {
+        let parsed: Vec<usize> = list
+            .split(',')
+            .filter_map(|s| s.trim().parse().ok())
+            .filter(|n| *n > 0)
+            .collect();
+        if !parsed.is_empty() {
+            return parsed;
+        }
+    }
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut v = vec![1, 2, cores];
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// Runs `calls_per_thread` calls on each of `threads` threads, each with its own clone of `svc`,
+/// all started together; returns the wall time of the slowest thread.
+pub fn run_threads<S>(svc: &S, threads: usize, calls_per_thread: u64) -> Duration
+where
+    S: Service<u64> + Clone + Send + 'static,
+{
+    let barrier = Arc::new(Barrier::new(threads + 1));
+    let handle = runtime().handle().clone();
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            let mut svc = svc.clone();
+            let barrier = barrier.clone();
+            let handle = handle.clone();
+            std::thread::spawn(move || {
+                let _guard = handle.enter();
+                barrier.wait();
+                let start = Instant::now();
+                for i in 0..calls_per_thread {
+                    let _ = std::hint::black_box(call_ready(&mut svc, std::hint::black_box(i)));
+                }
+                start.elapsed()
+            })
+        })
+        .collect();
+    barrier.wait();
+    workers
+        .into_iter()
+        .map(|w| w.join().expect("bench thread panicked"))
+        .max()
+        .unwrap_or_default()
+}
+
+/// Multi-threaded throughput: for each N in [`thread_counts`], N threads share `svc` (a clone
+/// each). Criterion reports time per call over all threads, so its throughput line is the
+/// aggregate calls/s; compare N = 2 with N = 1 to see whether a second core helps or hurts.
+pub fn bench_threads<S>(c: &mut Criterion, group: &str, name: &str, svc: S)
+where
+    S: Service<u64> + Clone + Send + 'static,
+{
+    let mut g = c.benchmark_group(group);
+    g.sample_size(20);
+    g.measurement_time(Duration::from_secs(3));
+    for threads in thread_counts() {
+        g.throughput(Throughput::Elements(threads as u64));
+        g.bench_with_input(BenchmarkId::new(name, threads), &threads, |b, &threads| {
+            b.iter_custom(|iters| run_threads(&svc, threads, iters));
+        });
+    }
+    g.finish();
+}
