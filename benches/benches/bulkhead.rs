@@ -1,0 +1,3 @@
+//! bulkhead benchmarks (to be written).
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! circuit_breaker benchmarks (to be written).
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! retry benchmarks (to be written).
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! timeout benchmarks (to be written).
+
+fn main() {}

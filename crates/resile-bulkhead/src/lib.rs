@@ -1,0 +1,1 @@
+//! resile bulkhead (work in progress).

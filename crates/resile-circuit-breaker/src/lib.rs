@@ -1,0 +1,1 @@
+//! resile circuit-breaker (work in progress).

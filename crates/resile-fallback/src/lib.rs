@@ -1,0 +1,1 @@
+//! resile fallback (work in progress).

@@ -1,0 +1,1 @@
+//! resile retry (work in progress).

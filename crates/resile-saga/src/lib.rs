@@ -1,0 +1,1 @@
+//! resile saga (work in progress).

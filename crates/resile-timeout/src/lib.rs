@@ -1,0 +1,1 @@
+//! resile timeout (work in progress).
