@@ -7,6 +7,8 @@
 //! - [`pushback`]: `Retry-After` and `grpc-retry-pushback-ms`, parsed from untrusted bytes and
 //!   capped, become the verdict's wait hint.
 //! - [`idempotency`]: which requests may be sent twice.
+//! - [`replay`]: streaming request bodies captured as they are sent (up to 64 KiB) and replayed
+//!   on retries.
 //! - [`wire`]: the remaining deadline on the wire (`grpc-timeout` out, and in on servers).
 //! - [`edge`]: internal failures become safe RFC 9457 problem responses with a trace id.
 //! - [`tracking`]: every response's status and duration as events and counters.
@@ -41,6 +43,7 @@ pub mod classify;
 pub mod edge;
 pub mod idempotency;
 pub mod pushback;
+pub mod replay;
 #[cfg(feature = "tower-http")]
 pub mod tower_http_adapter;
 pub mod tracking;
@@ -49,5 +52,6 @@ pub mod wire;
 pub use classify::{GrpcClassifier, HttpClassifier, StatusClass};
 pub use edge::{SanitizeLayer, TraceId};
 pub use idempotency::RetryableRequests;
+pub use replay::{ReplayBody, ReplayBodyLayer, ReplayHandle};
 pub use tracking::{HttpEvent, TrackLayer, TrackingHandle};
 pub use wire::{AcceptDeadlineLayer, PropagateDeadlineLayer};
