@@ -1,0 +1,256 @@
+//! [`ResponseFuture`]: the primary's call, then the fallbacks in order.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use pin_project_lite::pin_project;
+use resile_core::BoxError;
+
+use crate::degraded::{Cause, Degraded, MarkDegraded};
+use crate::error::{FallbackExhausted, FallbackFailure};
+use crate::event::FallbackEvent;
+use crate::layer::Shared;
+use crate::strategy::{BoxAnswer, Step};
+use crate::trigger::{Judgement, cause_of};
+
+pin_project! {
+    /// The future of a [`Fallback`](crate::Fallback) call.
+    ///
+    /// On the success path it is the primary's future plus the request key; the fallback
+    /// chain runs only when the primary's outcome falls back. Dropping it drops the primary's
+    /// future or the running fallback.
+    pub struct ResponseFuture<F, Req, Res, E, K> {
+        #[pin]
+        state: State<F, Res, E, K>,
+        shared: Arc<Shared<Req, Res, E, K>>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    #[project_replace = StateReplace]
+    enum State<F, Res, E, K> {
+        Primary { #[pin] future: F, key: K },
+        Fallback { run: Run<Res, E, K> },
+        Done,
+    }
+}
+
+/// The chain being tried.
+struct Run<Res, E, K> {
+    key: K,
+    primary: Result<Res, E>,
+    cause: Cause,
+    position: usize,
+    pending: Option<BoxAnswer<Res>>,
+    /// The fallbacks' errors, kept only when they will be attached to the primary's error.
+    failures: Option<Vec<FallbackFailure>>,
+}
+
+enum Finish<Res> {
+    Answered(Res, Option<Duration>),
+    Exhausted,
+}
+
+impl<F, Req, Res, E, K> ResponseFuture<F, Req, Res, E, K> {
+    pub(crate) fn new(future: F, key: K, shared: Arc<Shared<Req, Res, E, K>>) -> Self {
+        Self {
+            state: State::Primary { future, key },
+            shared,
+        }
+    }
+}
+
+impl<F, Req, Res, E, K> fmt::Debug for ResponseFuture<F, Req, Res, E, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Primary { .. } => "primary",
+            State::Fallback { .. } => "fallback",
+            State::Done => "done",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("dependency", &self.shared.name)
+            .field("state", &state)
+            .finish()
+    }
+}
+
+impl<F, Req, Res, E, K> Future for ResponseFuture<F, Req, Res, E, K>
+where
+    F: Future<Output = Result<Res, E>>,
+    Res: MarkDegraded + 'static,
+    E: 'static,
+    K: 'static,
+{
+    type Output = Result<Res, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let shared: &Shared<Req, Res, E, K> = this.shared;
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Primary { future, .. } => {
+                    let outcome = ready!(future.poll(cx));
+                    let judgement = shared.trigger.judge(&outcome);
+                    let StateReplace::Primary { key, .. } =
+                        this.state.as_mut().project_replace(State::Done)
+                    else {
+                        unreachable!("the state was `Primary` a moment ago")
+                    };
+                    match judgement {
+                        Judgement::Success => {
+                            if let (Some(memory), Ok(response)) = (&shared.memory, &outcome) {
+                                memory.remember(key, response);
+                            }
+                            return Poll::Ready(outcome);
+                        }
+                        Judgement::PassOn => return Poll::Ready(outcome),
+                        Judgement::FallBack => {
+                            shared.stats.triggered.incr();
+                            let collect = shared.wrap_errors && is_box_error::<E>();
+                            let run = Run {
+                                key,
+                                cause: cause_of(&outcome),
+                                primary: outcome,
+                                position: 0,
+                                pending: None,
+                                failures: collect.then(Vec::new),
+                            };
+                            this.state.set(State::Fallback { run });
+                        }
+                    }
+                }
+                StateProj::Fallback { run } => {
+                    let finish = ready!(run.drive(cx, shared));
+                    let StateReplace::Fallback { run } =
+                        this.state.as_mut().project_replace(State::Done)
+                    else {
+                        unreachable!("the state was `Fallback` a moment ago")
+                    };
+                    return Poll::Ready(match finish {
+                        Finish::Answered(response, age) => {
+                            Ok(answered(shared, &run, response, age))
+                        }
+                        Finish::Exhausted => exhausted(shared, run),
+                    });
+                }
+                StateProj::Done => panic!("fallback `ResponseFuture` polled after completion"),
+            }
+        }
+    }
+}
+
+impl<Res, E, K> Run<Res, E, K> {
+    /// Tries the fallbacks from `position` on until one answers or the chain ends.
+    fn drive<Req>(
+        &mut self,
+        cx: &mut Context<'_>,
+        shared: &Shared<Req, Res, E, K>,
+    ) -> Poll<Finish<Res>> {
+        loop {
+            if let Some(pending) = &mut self.pending {
+                let result = ready!(pending.as_mut().poll(cx));
+                self.pending = None;
+                match result {
+                    Ok(response) => return Poll::Ready(Finish::Answered(response, None)),
+                    Err(e) => self.failed(shared, e),
+                }
+                continue;
+            }
+            let Some(link) = shared.chain.get(self.position) else {
+                return Poll::Ready(Finish::Exhausted);
+            };
+            match link.strategy.start(&self.key, &self.primary) {
+                Step::Ready(Ok((response, age))) => {
+                    return Poll::Ready(Finish::Answered(response, age));
+                }
+                Step::Ready(Err(e)) => self.failed(shared, e),
+                Step::Pending(future) => self.pending = Some(future),
+            }
+        }
+    }
+
+    fn failed<Req>(&mut self, shared: &Shared<Req, Res, E, K>, error: BoxError) {
+        shared.stats.fallback_errors.incr();
+        let label = &shared.chain[self.position].label;
+        shared.listeners.emit(|| FallbackEvent::FallbackFailed {
+            dependency: shared.name.clone(),
+            fallback: label.clone(),
+            position: self.position,
+            error: error.to_string(),
+        });
+        if let Some(failures) = &mut self.failures {
+            failures.push(FallbackFailure::new(label.clone(), self.position, error));
+        }
+        self.position += 1;
+    }
+}
+
+/// Marks, counts and reports a fallback's answer.
+fn answered<Req, Res: MarkDegraded, E, K>(
+    shared: &Shared<Req, Res, E, K>,
+    run: &Run<Res, E, K>,
+    mut response: Res,
+    age: Option<Duration>,
+) -> Res {
+    let label = &shared.chain[run.position].label;
+    let mut degraded = Degraded::new(shared.name.clone(), label.clone(), run.position, run.cause);
+    if let Some(age) = age {
+        degraded = degraded.with_age(age);
+    }
+    response.mark_degraded(&degraded);
+    shared.stats.answered.incr();
+    shared.stats.by_position[run.position].incr();
+    shared.listeners.emit(|| FallbackEvent::Answered {
+        dependency: shared.name.clone(),
+        fallback: label.clone(),
+        position: run.position,
+        cause: run.cause,
+        age,
+    });
+    response
+}
+
+/// Every fallback failed: the primary's outcome goes back, its `BoxError` wrapped with the
+/// fallbacks' errors when they were collected.
+fn exhausted<Req, Res, E: 'static, K>(
+    shared: &Shared<Req, Res, E, K>,
+    run: Run<Res, E, K>,
+) -> Result<Res, E> {
+    shared.stats.exhausted.incr();
+    shared.listeners.emit(|| FallbackEvent::Exhausted {
+        dependency: shared.name.clone(),
+        cause: run.cause,
+        tried: shared.chain.len(),
+    });
+    let error = match run.primary {
+        Ok(response) => return Ok(response),
+        Err(e) => e,
+    };
+    let Some(failures) = run.failures else {
+        return Err(error);
+    };
+    let mut slot = Some(error);
+    if let Some(boxed) = (&mut slot as &mut dyn Any).downcast_mut::<Option<BoxError>>()
+        && let Some(primary) = boxed.take()
+    {
+        *boxed = Some(Box::new(FallbackExhausted::new(
+            shared.name.clone(),
+            primary,
+            failures,
+        )));
+    }
+    match slot {
+        Some(e) => Err(e),
+        None => unreachable!("the primary's error was put back"),
+    }
+}
+
+fn is_box_error<E: 'static>() -> bool {
+    std::any::TypeId::of::<E>() == std::any::TypeId::of::<BoxError>()
+}

@@ -1,0 +1,113 @@
+//! [`FallbackLayer`]: the configuration, shared by every service built from it.
+
+use std::fmt;
+use std::sync::Arc;
+
+use resile_core::{Listeners, Name};
+use tower_layer::Layer;
+
+use crate::builder::FallbackLayerBuilder;
+use crate::event::FallbackEvent;
+use crate::handle::{FallbackHandle, Stats};
+use crate::last_good::Memory;
+use crate::service::Fallback;
+use crate::strategy::Link;
+use crate::trigger::Trigger;
+
+/// What every service built from one layer shares.
+pub(crate) struct Shared<Req, Res, E, K> {
+    pub(crate) name: Name,
+    pub(crate) key: Box<dyn Fn(&Req) -> K + Send + Sync>,
+    pub(crate) trigger: Trigger<Res, E>,
+    pub(crate) chain: Box<[Link<K, Res, E>]>,
+    pub(crate) memory: Option<Arc<dyn Memory<K, Res>>>,
+    pub(crate) wrap_errors: bool,
+    pub(crate) listeners: Listeners<FallbackEvent>,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) labels: Arc<[Name]>,
+}
+
+impl<Req, Res, E, K> Shared<Req, Res, E, K> {
+    pub(crate) fn handle(&self) -> FallbackHandle {
+        FallbackHandle {
+            dependency: self.name.clone(),
+            labels: self.labels.clone(),
+            stats: self.stats.clone(),
+            cache: self
+                .memory
+                .clone()
+                .map(|m| m as Arc<dyn crate::last_good::CacheControl>),
+        }
+    }
+}
+
+/// Answers from a chain of fallbacks when the wrapped service fails.
+///
+/// Built with [`FallbackLayer::builder`]; see the [crate docs](crate) for examples. Cloning
+/// is cheap and clones share the counters and the last-known-good cache.
+///
+/// Type parameters: the request `Req`, the response `Res` and the error `E` of the wrapped
+/// service, and `K`, what the fallbacks and the cache see of the request (the *request key*,
+/// `()` unless [`request_key`](FallbackLayerBuilder::request_key) or
+/// [`keep_request`](FallbackLayerBuilder::keep_request) says otherwise).
+pub struct FallbackLayer<Req, Res, E, K = ()> {
+    pub(crate) shared: Arc<Shared<Req, Res, E, K>>,
+}
+
+impl<Req, Res, E> FallbackLayer<Req, Res, E, ()>
+where
+    Res: 'static,
+    E: 'static,
+{
+    /// Starts configuring a fallback for the dependency called `name`.
+    ///
+    /// Defaults: fall back when [`DefaultClassifier`](resile_core::DefaultClassifier) calls the
+    /// outcome a failure (every `Err`); the fallbacks see no part of the request (`K = ()`);
+    /// no last-known-good cache; no listeners; when every fallback fails a `BoxError` primary
+    /// error is wrapped in [`FallbackExhausted`](crate::FallbackExhausted). The chain itself has
+    /// no default: [`build`](FallbackLayerBuilder::build) refuses an empty one.
+    pub fn builder(name: impl Into<Name>) -> FallbackLayerBuilder<Req, Res, E, ()> {
+        FallbackLayerBuilder::new(name.into())
+    }
+}
+
+impl<Req, Res, E, K> FallbackLayer<Req, Res, E, K> {
+    /// Counters and cache control, shared with every service built from this layer.
+    pub fn handle(&self) -> FallbackHandle {
+        self.shared.handle()
+    }
+
+    /// The dependency's name.
+    pub fn name(&self) -> &str {
+        self.shared.name.as_str()
+    }
+}
+
+impl<Req, Res, E, K> Clone for FallbackLayer<Req, Res, E, K> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<Req, Res, E, K> fmt::Debug for FallbackLayer<Req, Res, E, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FallbackLayer")
+            .field("name", &self.shared.name)
+            .field("trigger", &self.shared.trigger)
+            .field("chain", &self.shared.labels)
+            .field("last_known_good", &self.shared.memory.is_some())
+            .field("wrap_errors", &self.shared.wrap_errors)
+            .field("listeners", &self.shared.listeners)
+            .finish()
+    }
+}
+
+impl<S, Req, Res, E, K> Layer<S> for FallbackLayer<Req, Res, E, K> {
+    type Service = Fallback<S, Req, Res, E, K>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Fallback::new(inner, self)
+    }
+}
