@@ -1,3 +1,74 @@
-//! timeout benchmarks (to be written).
+//! Timeouts on a ready inner service: resile's attempt timeout and total deadline beside tower
+//! `Timeout` and tower-resilience's time limiter, in the same run.
+//! Run with `cargo bench -p resile-benches --bench timeout`.
 
-fn main() {}
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use resile_benches::{bare, bench_single, bench_threads};
+use resile_timeout::{DeadlineLayer, TimeoutLayer};
+use tower::{Layer, ServiceBuilder};
+
+resile_benches::counting_allocator!();
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+fn single(c: &mut Criterion) {
+    let g = "timeout/single";
+    bench_single(c, g, "bare", bare());
+    bench_single(
+        c,
+        g,
+        "tower_timeout",
+        tower::timeout::TimeoutLayer::new(LIMIT).layer(bare()),
+    );
+    bench_single(
+        c,
+        g,
+        "tower_resilience_time_limiter",
+        tower_resilience::timelimiter::TimeLimiterLayer::builder()
+            .timeout_duration(LIMIT)
+            .build()
+            .layer(bare()),
+    );
+    bench_single(
+        c,
+        g,
+        "resile_attempt_timeout",
+        TimeoutLayer::new(LIMIT).expect("valid").layer(bare()),
+    );
+    bench_single(
+        c,
+        g,
+        "resile_deadline",
+        DeadlineLayer::new(LIMIT).expect("valid").layer(bare()),
+    );
+    bench_single(
+        c,
+        g,
+        "resile_deadline_and_attempt_timeout",
+        ServiceBuilder::new()
+            .layer(DeadlineLayer::new(3 * LIMIT).expect("valid"))
+            .layer(TimeoutLayer::new(LIMIT).expect("valid"))
+            .service(bare()),
+    );
+}
+
+fn threads(c: &mut Criterion) {
+    let g = "timeout/threads";
+    bench_threads(
+        c,
+        g,
+        "tower_timeout",
+        tower::timeout::TimeoutLayer::new(LIMIT).layer(bare()),
+    );
+    bench_threads(
+        c,
+        g,
+        "resile_attempt_timeout",
+        TimeoutLayer::new(LIMIT).expect("valid").layer(bare()),
+    );
+}
+
+criterion_group!(benches, single, threads);
+criterion_main!(benches);
