@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use resile_core::Name;
-use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+use rusqlite::{Connection, ErrorCode, params};
 
 use super::{Entry, EntryKind, Journal, JournalError, JournalFuture};
 use crate::id::SagaId;
@@ -306,23 +306,23 @@ impl fmt::Debug for SqliteJournal {
     }
 }
 
-/// Whether a run is recorded at all (used by tests).
-#[cfg(test)]
-fn has_run(conn: &Connection, id: &str) -> bool {
-    conn.query_row(
-        "SELECT 1 FROM resile_saga_runs WHERE saga_id = ?1",
-        [id],
-        |_| Ok(()),
-    )
-    .optional()
-    .ok()
-    .flatten()
-    .is_some()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::OptionalExtension;
+
+    fn has_run(j: &SqliteJournal, id: &str) -> bool {
+        let conn = j.conn.lock().unwrap();
+        conn.query_row(
+            "SELECT 1 FROM resile_saga_runs WHERE saga_id = ?1",
+            [id],
+            |_| Ok(()),
+        )
+        .optional()
+        .ok()
+        .flatten()
+        .is_some()
+    }
 
     fn entry(id: &str, seq: u64, kind: EntryKind) -> Entry {
         Entry {
@@ -387,10 +387,8 @@ mod tests {
         assert_eq!(open, [SagaId::new("c").unwrap()]);
         assert!(j.unfinished("other").await.unwrap().is_empty());
         assert_eq!(j.prune(1).await.unwrap(), 1, "a (older) pruned, d kept");
-        let conn = j.conn.lock().unwrap();
-        assert!(!has_run(&conn, "a"));
-        assert!(has_run(&conn, "b") && has_run(&conn, "c") && has_run(&conn, "d"));
-        drop(conn);
+        assert!(!has_run(&j, "a"));
+        assert!(has_run(&j, "b") && has_run(&j, "c") && has_run(&j, "d"));
         assert!(
             j.entries(&SagaId::new("a").unwrap())
                 .await
