@@ -1,1 +1,175 @@
-//! resile circuit-breaker (work in progress).
+//! A circuit breaker for [tower] services that never sticks, at a fraction of a peer's cost.
+//!
+//! When a dependency starts failing, a circuit breaker stops calling it for a while — failing
+//! fast instead of piling up requests — and then lets a few probe calls through to see whether
+//! it has recovered.
+//!
+//! ```text
+//!            trip model says open                 wait over
+//!   Closed ──────────────────────────▶ Open ──────────────────▶ HalfOpen
+//!     ▲                                 ▲                          │
+//!     │        enough probes succeed    │  a probe fails / too slow│
+//!     └─────────────────────────────────┼──────────────────────────┘
+//!                                       └───── (reopen, longer wait if growing)
+//! ```
+//!
+//! - **Closed**: calls pass; outcomes are classified by a resile-core
+//!   [`Classify`](resile_core::Classify) ([`DefaultClassifier`](resile_core::DefaultClassifier)
+//!   by default) and recorded. A call whose future is dropped before finishing (say, by a
+//!   timeout outside the breaker) counts as a failure unless configured otherwise.
+//! - **Open**: calls are rejected at once with a [`CircuitOpen`](resile_core::CircuitOpen)
+//!   error (inside a [`BoxError`](resile_core::BoxError)) that names the dependency and the
+//!   time until a probe is allowed. The wait may grow on successive openings, and is at least
+//!   as long as a server's wait hint (Retry-After) carried by the failure's verdict.
+//! - **Half-open**: exactly N probes are admitted, across every clone and thread; others are
+//!   rejected. Enough successes close the circuit; a failure that makes closing impossible,
+//!   or probes that take longer than the maximum probe time, reopen it.
+//!
+//! A [`CircuitBreakerHandle`] reads the state and a [`Metrics`] snapshot, and can force the
+//! breaker open or closed, disable it, switch it to metrics-only or reset it. Every transition
+//! and every rejection is published as a [`CircuitBreakerEvent`] to the resile-core
+//! [`Listeners`](resile_core::Listeners) you attach.
+//!
+//! # With the defaults
+//!
+//! ```
+//! use resile_circuit_breaker::{CircuitBreakerLayer, State};
+//! use tower::{service_fn, ServiceBuilder, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), resile_core::BoxError> {
+//! let breaker = CircuitBreakerLayer::new("users");
+//! let handle = breaker.handle();
+//!
+//! let svc = ServiceBuilder::new()
+//!     .layer(breaker)
+//!     .service(service_fn(|id: u32| async move { Ok::<_, std::io::Error>(id * 2) }));
+//!
+//! assert_eq!(svc.oneshot(21).await?, 42);
+//! assert_eq!(handle.state(), State::Closed);
+//! assert_eq!(handle.metrics().calls, 1);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The defaults: trip when 50 % of the last 100 calls failed (judged from 20 calls on), stay
+//! open 30 s, then let 3 probes through that must all succeed within 60 s; a dropped call is
+//! a failure.
+//!
+//! # Customised
+//!
+//! ```
+//! use std::time::Duration;
+//! use resile_circuit_breaker::{CircuitBreakerLayer, DroppedCalls, EventKind, State};
+//! use resile_core::{find, BoxError, CircuitOpen, Verdict};
+//! use tower::{service_fn, Service, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), BoxError> {
+//! // An HTTP-like client whose 5xx answers are failures.
+//! let by_status = |res: &Result<u16, std::io::Error>| match res {
+//!     Ok(s) if *s >= 500 => Verdict::retryable_failure(),
+//!     Ok(s) if *s >= 400 => Verdict::Ignored, // the caller's fault, not the dependency's
+//!     Ok(_) => Verdict::Success,
+//!     Err(_) => Verdict::retryable_failure(),
+//! };
+//!
+//! let layer = CircuitBreakerLayer::builder("payments")
+//!     .time_window(Duration::from_secs(30), 10) // the last 30 s, sliding every 3 s
+//!     .failure_rate(0.25)
+//!     .minimum_calls(4)
+//!     .slow_calls(Duration::from_secs(2), 0.5)  // or half the calls slower than 2 s
+//!     .wait(Duration::from_secs(5))
+//!     .wait_growth(2.0, Duration::from_secs(60)) // 5 s, 10 s, 20 s, ... 60 s
+//!     .wait_jitter(0.1)
+//!     .probes(2)
+//!     .max_probe_time(Duration::from_secs(10))
+//!     .dropped_calls(DroppedCalls::Failure)
+//!     .classifier(by_status)
+//!     .on_event(|e: &resile_circuit_breaker::CircuitBreakerEvent| {
+//!         if let EventKind::StateTransition { from, to, .. } = e.event() {
+//!             println!("{}: {from} -> {to}", e.name());
+//!         }
+//!     })
+//!     .build()?;
+//! let handle = layer.handle();
+//!
+//! let mut svc = tower::ServiceBuilder::new()
+//!     .layer(layer)
+//!     .service(service_fn(|_: ()| async { Ok::<u16, std::io::Error>(503) }));
+//!
+//! for _ in 0..4 {
+//!     svc.ready().await?.call(()).await?; // 503 is an Ok, but a failure to the breaker
+//! }
+//! assert_eq!(handle.state(), State::Open);
+//!
+//! let err = svc.ready().await?.call(()).await.unwrap_err();
+//! let open = find::<CircuitOpen>(&*err).expect("rejected by the breaker");
+//! assert_eq!(open.dependency(), "payments");
+//! assert!(open.open_for() <= Duration::from_secs(5));
+//!
+//! tokio::time::advance(Duration::from_secs(5)).await;
+//! assert_eq!(handle.state(), State::HalfOpen); // no call needed to see it
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Choosing a trip model
+//!
+//! | model | trips when | good for | cost per call (closed) |
+//! |---|---|---|---|
+//! | [`count_window(n)`](Builder::count_window) (default) | the failure (or slow-call) rate over the last `n` calls reaches its threshold | steady traffic; "half of the last 100 calls failed" is easy to reason about | a shard counter; no clock |
+//! | [`time_window(d, b)`](Builder::time_window) | the rate over the calls of the last `d` reaches its threshold | bursty or very uneven traffic, where the last `n` calls may be hours old; matches Polly's sampling duration | a shard counter and a clock read |
+//! | [`consecutive_failures(n)`](Builder::consecutive_failures) | `n` failures in a row | low traffic, or a dependency that fails hard (all or nothing); the simplest to explain | a shard counter and a shared flag read |
+//!
+//! Rate models need a [minimum number of calls](Builder::minimum_calls) in the window before
+//! they judge, so that 1 failure out of 1 call does not open the breaker. Add
+//! [`slow_calls`](Builder::slow_calls) to treat a dependency that has become too slow as
+//! unhealthy before it starts failing (two clock reads per call).
+//!
+//! Both windows truly slide: outcomes leave them as newer ones arrive (count window) or as
+//! time passes (time window, in bucket steps), so a long healthy stretch is never needed to
+//! "pay back" old failures, nor do old successes hide new failures.
+//!
+//! # Cost and concurrency
+//!
+//! In the closed state a call costs one atomic load of the state word, and its success one
+//! increment of a counter on the calling thread's own shard (plus the shard's reference
+//! count): no allocation, no lock, no clock read (unless a time window or slow-call threshold
+//! needs one), and no write to memory another core writes — so throughput grows with cores.
+//! Failures, slow calls and transitions take a short lock. A rejection reads the clock (to
+//! report the time until a probe) and allocates its error box.
+//!
+//! [tower]: https://docs.rs/tower
+
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod backoff;
+mod breaker;
+mod builder;
+mod clock;
+mod config;
+mod event;
+mod future;
+mod handle;
+mod layer;
+mod metrics;
+mod probe;
+mod service;
+mod state;
+mod sync;
+mod window;
+
+#[cfg(all(test, resile_loom))]
+mod loom_tests;
+
+pub use builder::Builder;
+pub use config::{DroppedCalls, TripModel};
+pub use event::{CircuitBreakerEvent, EventKind, Reason};
+pub use future::ResponseFuture;
+pub use handle::CircuitBreakerHandle;
+pub use layer::CircuitBreakerLayer;
+pub use metrics::Metrics;
+pub use service::CircuitBreaker;
+pub use state::State;
