@@ -19,7 +19,11 @@ impl Backoff {
         let base = self.wait.as_secs_f64();
         let cap = self.max.as_secs_f64().max(base);
         let grown = base * self.multiplier.powi(level.min(10_000) as i32);
-        let capped = if grown.is_finite() { grown.min(cap) } else { cap };
+        let capped = if grown.is_finite() {
+            grown.min(cap)
+        } else {
+            cap
+        };
         let random = if random.is_finite() {
             random.clamp(0.0, 1.0)
         } else {

@@ -16,7 +16,11 @@ pub(crate) const MAX_COUNT_WINDOW: u32 = 100_000;
 /// The most buckets in a time window.
 pub(crate) const MAX_BUCKETS: u32 = 1_000;
 /// The most probes in a half-open period (see [`MAX_PROBES`]).
-pub(crate) const MAX_PROBE_SLOTS: u32 = if MAX_PROBES < 1_000 { MAX_PROBES } else { 1_000 };
+pub(crate) const MAX_PROBE_SLOTS: u32 = if MAX_PROBES < 1_000 {
+    MAX_PROBES
+} else {
+    1_000
+};
 /// The largest consecutive-failure threshold and minimum number of calls.
 pub(crate) const MAX_THRESHOLD: u32 = 1_000_000_000;
 
@@ -179,7 +183,10 @@ fn check_rate(field: &'static str, v: f64) -> Result<(), ConfigError> {
     if v.is_finite() && v > 0.0 && v <= 1.0 {
         Ok(())
     } else {
-        Err(err(field, format!("must be in (0, 1] (a fraction), got {v}")))
+        Err(err(
+            field,
+            format!("must be in (0, 1] (a fraction), got {v}"),
+        ))
     }
 }
 
@@ -234,7 +241,11 @@ impl Knobs {
             (None, None) => defaults::MIN_CALLS,
         };
         if let Some(slow) = self.slow {
-            check_duration("slow_calls.duration", slow.threshold, Duration::from_nanos(1))?;
+            check_duration(
+                "slow_calls.duration",
+                slow.threshold,
+                Duration::from_nanos(1),
+            )?;
             check_rate("slow_calls.rate", slow.rate)?;
         }
         check_duration("wait", self.wait, MS)?;
@@ -249,7 +260,10 @@ impl Knobs {
         if !(self.jitter.is_finite() && (0.0..1.0).contains(&self.jitter)) {
             return Err(err(
                 "wait_jitter",
-                format!("must be in [0, 1) (a fraction of the wait), got {}", self.jitter),
+                format!(
+                    "must be in [0, 1) (a fraction of the wait), got {}",
+                    self.jitter
+                ),
             ));
         }
         check_duration("max_wait_hint", self.max_wait_hint, MS)?;

@@ -205,11 +205,17 @@ mod tests {
     fn a_new_generation_starts_afresh_and_an_old_one_is_stale() {
         let p = Probes::new();
         assert_eq!(p.try_admit(1, 1), Admission::Admitted);
-        assert_eq!(p.complete(1, ProbeEnd::Failure), Some(Tally { ok: 0, bad: 1 }));
+        assert_eq!(
+            p.complete(1, ProbeEnd::Failure),
+            Some(Tally { ok: 0, bad: 1 })
+        );
         assert_eq!(p.try_admit(3, 1), Admission::Admitted);
         assert_eq!(p.try_admit(1, 1), Admission::Stale);
         assert_eq!(p.complete(1, ProbeEnd::Success), None, "old period is over");
-        assert_eq!(p.complete(3, ProbeEnd::Success), Some(Tally { ok: 1, bad: 0 }));
+        assert_eq!(
+            p.complete(3, ProbeEnd::Success),
+            Some(Tally { ok: 1, bad: 0 })
+        );
     }
 
     #[test]
@@ -217,7 +223,10 @@ mod tests {
         let p = Probes::new();
         assert_eq!(p.try_admit(2, 1), Admission::Admitted);
         assert_eq!(p.try_admit(2, 1), Admission::Full);
-        assert_eq!(p.complete(2, ProbeEnd::GiveBack), Some(Tally { ok: 0, bad: 0 }));
+        assert_eq!(
+            p.complete(2, ProbeEnd::GiveBack),
+            Some(Tally { ok: 0, bad: 0 })
+        );
         assert_eq!(p.try_admit(2, 1), Admission::Admitted);
         assert_eq!(
             p.complete(2, ProbeEnd::DroppedFailure),
@@ -233,7 +242,11 @@ mod tests {
         // Walk round the 20-bit circle in half-circle steps, as real generations do.
         assert_eq!(p.try_admit((1 << 19) - 1, 1), Admission::Admitted);
         assert_eq!(p.try_admit(GEN_MASK, 1), Admission::Admitted);
-        assert_eq!(p.try_admit(1, 1), Admission::Admitted, "1 is newer than MAX");
+        assert_eq!(
+            p.try_admit(1, 1),
+            Admission::Admitted,
+            "1 is newer than MAX"
+        );
         assert_eq!(p.try_admit(GEN_MASK, 1), Admission::Stale);
     }
 }

@@ -82,7 +82,9 @@ pub(crate) enum Window {
     Count(CountWindow),
     Time(TimeWindow),
     /// Consecutive failures keep no window; metrics count from the last reset.
-    Consecutive { base: Totals },
+    Consecutive {
+        base: Totals,
+    },
 }
 
 /// Everything but the shard list (which the shards themselves cannot own).
@@ -107,7 +109,10 @@ impl fmt::Debug for Shared {
         f.debug_struct("Shared")
             .field("name", &self.name)
             .field("model", &self.config.model)
-            .field("state", &Word(self.hot.state.load(Ordering::Relaxed)).state())
+            .field(
+                "state",
+                &Word(self.hot.state.load(Ordering::Relaxed)).state(),
+            )
             .finish_non_exhaustive()
     }
 }

@@ -114,10 +114,17 @@ impl Guard {
         let sh = &*self.shard.shared;
         let now = (sh.needs_end || matches!(ticket, Ticket::Probe(_))).then(|| sh.clock.now());
         let slow = match (sh.config.slow, self.start, now) {
-            (Some(cfg), Some(start), Some(now)) => now.saturating_duration_since(start) > cfg.threshold,
+            (Some(cfg), Some(start), Some(now)) => {
+                now.saturating_duration_since(start) > cfg.threshold
+            }
             _ => false,
         };
-        record(&self.shard, ticket, Outcome::from_verdict(verdict, slow), now);
+        record(
+            &self.shard,
+            ticket,
+            Outcome::from_verdict(verdict, slow),
+            now,
+        );
     }
 }
 

@@ -179,7 +179,13 @@ impl Breaker {
                 return; // someone else already decided
             }
             if ok {
-                self.close_locked(&mut slow, w, Some(now), Reason::ProbesSucceeded, &mut pending);
+                self.close_locked(
+                    &mut slow,
+                    w,
+                    Some(now),
+                    Reason::ProbesSucceeded,
+                    &mut pending,
+                );
             } else {
                 self.open_locked(&mut slow, w, Some(now), Reason::ProbeFailed, &mut pending);
             }
@@ -258,7 +264,11 @@ impl Breaker {
             from: w.state(),
             to: State::Open,
             reason,
-            open_for: Some(sh.clock.instant(next.time_ms()).saturating_duration_since(now)),
+            open_for: Some(
+                sh.clock
+                    .instant(next.time_ms())
+                    .saturating_duration_since(now),
+            ),
         });
         next
     }

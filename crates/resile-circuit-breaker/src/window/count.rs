@@ -238,7 +238,10 @@ mod tests {
             }
             let got = w.totals(t);
             assert_eq!(got.calls, naive.len() as u64);
-            assert_eq!(got.failures, naive.iter().filter(|c| **c == 'f').count() as u64);
+            assert_eq!(
+                got.failures,
+                naive.iter().filter(|c| **c == 'f').count() as u64
+            );
             assert_eq!(got.slow, naive.iter().filter(|c| **c == 'w').count() as u64);
         }
     }
