@@ -224,7 +224,10 @@ fn crash_and_recover(point: KillPoint) -> (Vec<String>, Vec<String>, SagaStatus)
     rt.block_on(async {
         let journal = SqliteJournal::open(scene.db()).unwrap();
         let id = SagaId::new(RUN_ID).unwrap();
-        assert_eq!(journal.unfinished("order").await.unwrap(), std::slice::from_ref(&id));
+        assert_eq!(
+            journal.unfinished("order").await.unwrap(),
+            std::slice::from_ref(&id)
+        );
         let died_at = journal.entries(&id).await.unwrap().pop().unwrap();
         match point {
             KillPoint::Step(n) => {
