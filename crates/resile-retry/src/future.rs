@@ -1,0 +1,248 @@
+//! [`ResponseFuture`]: one logical request, attempt after attempt.
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use pin_project_lite::pin_project;
+use resile_core::{Classify, Deadline};
+use tokio::time::{Instant, Sleep};
+use tower_service::Service;
+
+use crate::backoff::Delays;
+use crate::event::{RetryEvent, RetryEventKind, StopReason};
+use crate::layer::Shared;
+use crate::policy::{Config, Decision};
+use crate::record::RecordAttempts;
+use crate::replay::ReplayRequest;
+use crate::stripe::Padded;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// An attempt is in flight.
+    Calling,
+    /// Waiting out the backoff before the next attempt.
+    Backoff,
+    /// Waiting for the inner service to be ready (the sleep, if any, is the deadline).
+    Readying,
+    /// The outcome was returned.
+    Done,
+}
+
+pin_project! {
+    /// The response future of [`Retry`](crate::Retry).
+    ///
+    /// Holds the attempt in flight, the service it was called on (polled for readiness again
+    /// before each retry), the state needed to replay the request, and — between attempts — the
+    /// last outcome, which is what the caller gets if no further attempt is made. Dropping it
+    /// drops all of that; a retry already granted by the budget stays spent.
+    pub struct ResponseFuture<S, Req, C, R, A>
+    where
+        S: Service<Req>,
+        R: ReplayRequest<Req>,
+    {
+        #[pin]
+        attempt: Option<S::Future>,
+        #[pin]
+        sleep: Option<Sleep>,
+        phase: Phase,
+        attempts: u32,
+        service: S,
+        shared: Arc<Padded<Shared<C, R, A>>>,
+        replay: Option<R::State>,
+        deadline: Option<Deadline>,
+        delays: Option<Delays>,
+        last: Option<Result<S::Response, S::Error>>,
+        _req: PhantomData<fn(Req)>,
+    }
+}
+
+impl<S, Req, C, R, A> ResponseFuture<S, Req, C, R, A>
+where
+    S: Service<Req>,
+    R: ReplayRequest<Req>,
+{
+    #[inline]
+    pub(crate) fn new(
+        attempt: S::Future,
+        service: S,
+        shared: Arc<Padded<Shared<C, R, A>>>,
+        replay: Option<R::State>,
+        deadline: Option<Deadline>,
+    ) -> Self {
+        Self {
+            attempt: Some(attempt),
+            sleep: None,
+            phase: Phase::Calling,
+            attempts: 1,
+            service,
+            shared,
+            replay,
+            deadline,
+            delays: None,
+            last: None,
+            _req: PhantomData,
+        }
+    }
+}
+
+impl<S, Req, C, R, A> Future for ResponseFuture<S, Req, C, R, A>
+where
+    S: Service<Req>,
+    C: Classify<S::Response, S::Error>,
+    R: ReplayRequest<Req>,
+    A: RecordAttempts<S::Response, S::Error>,
+{
+    type Output = Result<S::Response, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let shared: &Shared<C, R, A> = this.shared;
+        let config = &shared.config;
+        loop {
+            match *this.phase {
+                Phase::Calling => {
+                    let Some(attempt) = this.attempt.as_mut().as_pin_mut() else {
+                        panic!("retry ResponseFuture polled after completion");
+                    };
+                    let outcome = ready!(attempt.poll(cx));
+                    this.attempt.set(None);
+                    let verdict = shared.classifier.classify(&outcome);
+                    if let Some(budget) = &config.budget
+                        && !verdict.is_ignored()
+                    {
+                        budget.record(&verdict);
+                    }
+                    let decision = match Config::stop_for(&verdict) {
+                        Some(reason) => Decision::Stop(reason),
+                        None => config.decide(
+                            &verdict,
+                            *this.attempts,
+                            this.replay.is_some(),
+                            this.delays,
+                            *this.deadline,
+                            Instant::now(),
+                        ),
+                    };
+                    match decision {
+                        Decision::Stop(reason) => {
+                            *this.phase = Phase::Done;
+                            return Poll::Ready(finish(shared, outcome, *this.attempts, reason));
+                        }
+                        Decision::Retry {
+                            delay,
+                            wake,
+                            pushback,
+                        } => {
+                            config.listeners.emit(|| RetryEvent {
+                                dependency: config.name.clone(),
+                                kind: RetryEventKind::Retrying {
+                                    attempt: *this.attempts + 1,
+                                    delay,
+                                    pushback,
+                                },
+                            });
+                            *this.last = Some(outcome);
+                            if !delay.is_zero() {
+                                this.sleep.set(Some(tokio::time::sleep_until(wake)));
+                            }
+                            *this.phase = Phase::Backoff;
+                        }
+                    }
+                }
+                Phase::Backoff => {
+                    if let Some(sleep) = this.sleep.as_mut().as_pin_mut() {
+                        ready!(sleep.poll(cx));
+                    }
+                    // While waiting for readiness, the sleep watches the deadline instead.
+                    match this.deadline.and_then(|d| config.start_by(d)) {
+                        Some(start_by) => this.sleep.set(Some(tokio::time::sleep_until(start_by))),
+                        None => this.sleep.set(None),
+                    }
+                    *this.phase = Phase::Readying;
+                }
+                Phase::Readying => {
+                    let stop = match this.service.poll_ready(cx) {
+                        Poll::Ready(Ok(())) => None,
+                        Poll::Ready(Err(e)) => Some((Err(e), StopReason::ServiceFailed)),
+                        Poll::Pending => {
+                            let Some(sleep) = this.sleep.as_mut().as_pin_mut() else {
+                                return Poll::Pending;
+                            };
+                            ready!(sleep.poll(cx));
+                            let last = this.last.take().expect("last outcome kept while waiting");
+                            Some((last, StopReason::DeadlineReached))
+                        }
+                    };
+                    let next = match stop {
+                        Some(stop) => Err(stop),
+                        None => {
+                            let attempt = *this.attempts + 1;
+                            let replay =
+                                this.replay.as_mut().expect("replay state kept for retries");
+                            match shared.replay.next(replay, attempt) {
+                                Some(req) => Ok(req),
+                                None => {
+                                    let last =
+                                        this.last.take().expect("last outcome kept while waiting");
+                                    Err((last, StopReason::NotReplayable))
+                                }
+                            }
+                        }
+                    };
+                    match next {
+                        Ok(req) => {
+                            *this.attempts += 1;
+                            *this.last = None;
+                            this.sleep.set(None);
+                            this.attempt.set(Some(this.service.call(req)));
+                            *this.phase = Phase::Calling;
+                        }
+                        Err((outcome, reason)) => {
+                            *this.phase = Phase::Done;
+                            this.sleep.set(None);
+                            return Poll::Ready(finish(shared, outcome, *this.attempts, reason));
+                        }
+                    }
+                }
+                Phase::Done => panic!("retry ResponseFuture polled after completion"),
+            }
+        }
+    }
+}
+
+#[inline]
+fn finish<C, R, A, Res, Err>(
+    shared: &Shared<C, R, A>,
+    mut outcome: Result<Res, Err>,
+    attempts: u32,
+    reason: StopReason,
+) -> Result<Res, Err>
+where
+    A: RecordAttempts<Res, Err>,
+{
+    shared.record.record(&mut outcome, attempts);
+    let config = &shared.config;
+    config.listeners.emit(|| RetryEvent {
+        dependency: config.name.clone(),
+        kind: RetryEventKind::Finished { attempts, reason },
+    });
+    outcome
+}
+
+impl<S, Req, C, R, A> fmt::Debug for ResponseFuture<S, Req, C, R, A>
+where
+    S: Service<Req>,
+    R: ReplayRequest<Req>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("phase", &self.phase)
+            .field("attempts", &self.attempts)
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,117 @@
+//! [`Retry`]: the service.
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use resile_core::{CarryDeadline, Classify, Deadline, DefaultClassifier};
+use tower_service::Service;
+
+use crate::future::ResponseFuture;
+use crate::layer::{RetryLayer, Shared};
+use crate::record::RecordAttempts;
+use crate::replay::{CloneRequest, ReplayRequest};
+use crate::stripe::StripedArc;
+
+/// Retries failed calls to `S`; built by [`RetryLayer`]. Keeps `S`'s response and error types.
+///
+/// `poll_ready` passes `S`'s readiness through; each retry polls `S` for readiness again (on
+/// the service moved into the response future) before calling it.
+pub struct Retry<S, C = DefaultClassifier, R = CloneRequest, A = ()> {
+    inner: S,
+    shared: Arc<StripedArc<Shared<C, R, A>>>,
+}
+
+impl<S> Retry<S> {
+    /// Wraps `inner` with the defaults of [`RetryLayer::new`] (and a budget of its own).
+    pub fn new(inner: S) -> Self {
+        Retry::from_shared(inner, RetryLayer::new().shared)
+    }
+}
+
+impl<S, C, R, A> Retry<S, C, R, A> {
+    pub(crate) fn from_shared(inner: S, shared: Arc<StripedArc<Shared<C, R, A>>>) -> Self {
+        Self { inner, shared }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
+    /// The layer (configuration and budget) this service shares.
+    pub fn layer(&self) -> RetryLayer<C, R, A> {
+        RetryLayer {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<S: Clone, C, R, A> Clone for Retry<S, C, R, A> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<S: fmt::Debug, C, R, A> fmt::Debug for Retry<S, C, R, A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Retry")
+            .field("inner", &self.inner)
+            .field("config", &self.shared.first().config)
+            .finish()
+    }
+}
+
+impl<S, Req, C, R, A> Service<Req> for Retry<S, C, R, A>
+where
+    S: Service<Req> + Clone,
+    Req: CarryDeadline,
+    C: Classify<S::Response, S::Error>,
+    R: ReplayRequest<Req>,
+    A: RecordAttempts<S::Response, S::Error>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, Req, C, R, A>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    #[inline]
+    fn call(&mut self, mut req: Req) -> Self::Future {
+        let shared = self.shared.local().clone();
+        let config = &shared.config;
+        let deadline = match config.total_timeout {
+            Some(total) => Some(req.tighten_deadline(Deadline::after(total))),
+            None => req.deadline(),
+        };
+        if let Some(budget) = &config.budget {
+            budget.deposit();
+        }
+        let (req, replay) = if config.max_attempts > 1 {
+            shared.replay.first(req)
+        } else {
+            (req, None)
+        };
+        // Call the service that `poll_ready` readied, and keep it for the retries.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let attempt = inner.call(req);
+        ResponseFuture::new(attempt, inner, shared, replay, deadline)
+    }
+}

@@ -1,0 +1,127 @@
+//! Striping: per-thread slots so that state written on every call does not bounce between cores.
+//!
+//! Each thread gets a small index once (round robin over a process-wide counter); a striped
+//! structure with `n` slots (a power of two) uses `index & (n - 1)`. Threads beyond `n` share
+//! slots, which stays correct (slots are atomics) and only costs some cache traffic.
+
+use std::cell::Cell;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// At most this many slots per striped structure.
+const MAX_STRIPES: usize = 64;
+
+/// The number of stripes for this machine: the next power of two of the available cores,
+/// between 1 and 64.
+pub(crate) fn default_stripes() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .next_power_of_two()
+        .clamp(1, MAX_STRIPES)
+}
+
+static NEXT_INDEX: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static INDEX: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// This thread's stripe index (any value; callers mask it).
+#[inline]
+pub(crate) fn thread_index() -> usize {
+    INDEX.with(|i| {
+        let v = i.get();
+        if v != usize::MAX {
+            return v;
+        }
+        let v = NEXT_INDEX.fetch_add(1, Ordering::Relaxed) & (usize::MAX >> 1);
+        i.set(v);
+        v
+    })
+}
+
+/// A value alone on its cache lines (128 bytes: adjacent-line prefetchers pair 64-byte lines).
+#[derive(Default)]
+#[repr(align(128))]
+pub(crate) struct Padded<T>(pub(crate) T);
+
+impl<T> Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Padded<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// `n` separately reference-counted copies of one value, one per stripe.
+///
+/// A future that must own the shared configuration clones the `Arc` of its thread's stripe, so
+/// the reference count it bumps lives on a cache line no other core writes to.
+pub(crate) struct StripedArc<T> {
+    copies: Box<[Arc<Padded<T>>]>,
+}
+
+impl<T: Clone> StripedArc<T> {
+    pub(crate) fn new(value: T) -> Self {
+        let n = default_stripes();
+        let copies = (0..n).map(|_| Arc::new(Padded(value.clone()))).collect();
+        Self { copies }
+    }
+}
+
+impl<T> StripedArc<T> {
+    /// This thread's copy.
+    #[inline]
+    pub(crate) fn local(&self) -> &Arc<Padded<T>> {
+        let i = thread_index() & (self.copies.len() - 1);
+        &self.copies[i]
+    }
+
+    /// Any copy (they are all equal), for reading configuration.
+    pub(crate) fn first(&self) -> &T {
+        &self.copies[0].0
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for StripedArc<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.first().fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stripes_are_a_power_of_two_and_padded() {
+        let n = default_stripes();
+        assert!(n.is_power_of_two() && n <= MAX_STRIPES);
+        assert_eq!(std::mem::align_of::<Padded<u8>>(), 128);
+    }
+
+    #[test]
+    fn a_thread_keeps_its_index_and_threads_differ() {
+        let a = thread_index();
+        assert_eq!(a, thread_index());
+        let b = std::thread::spawn(thread_index).join().unwrap();
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn striped_copies_are_distinct_allocations_with_equal_values() {
+        let s = StripedArc::new(7u32);
+        assert!(s.copies.iter().all(|c| c.0 == 7));
+        if s.copies.len() > 1 {
+            assert!(!Arc::ptr_eq(&s.copies[0], &s.copies[1]));
+        }
+        assert_eq!(**s.local().clone(), 7);
+    }
+}
