@@ -69,6 +69,7 @@ where
     // Replay the journal.
     let mut aborted = false;
     let mut running: Option<usize> = None;
+    let mut runs = vec![0u32; saga.steps.len()];
     let mut unknown: Vec<String> = Vec::new();
     for e in &entries {
         let Some(step) = e.step.as_deref() else {
@@ -87,7 +88,10 @@ where
         };
         let message = || RecordedError(e.data.clone().unwrap_or_default());
         match e.kind {
-            EntryKind::StepStarted => running = Some(i),
+            EntryKind::StepStarted => {
+                running = Some(i);
+                runs[i] = runs[i].max(e.attempt);
+            }
             EntryKind::StepCompleted => {
                 running = None;
                 run.steps[i].state = StepState::Completed;
@@ -156,7 +160,8 @@ where
     let prefix = run.completed.iter().enumerate().all(|(n, &i)| n == i);
     let next = running.unwrap_or(run.completed.len());
     if saga.recovery == Recovery::Resume && prefix && next == run.completed.len() {
-        let completed = run.forward(next, running.is_some()).await;
+        let first_run = running.map_or(1, |d| runs[d].saturating_add(1));
+        let completed = run.forward(next, first_run).await;
         if !completed {
             run.compensate().await;
         }
@@ -166,7 +171,7 @@ where
         if saga.steps[d].idempotent {
             // Run it again with the same key to learn its outcome; its output lets it be
             // compensated with the others.
-            run.run_step(d, true).await;
+            run.run_step(d, runs[d].saturating_add(1)).await;
         } else {
             mark_in_doubt(&mut run, d);
         }

@@ -1,6 +1,7 @@
 //! The engine: runs steps forward, compensates backward, records every transition first.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use resile_core::error::find_resile_error;
 use serde::Serialize;
@@ -14,6 +15,10 @@ use crate::journal::{Entry, EntryKind, JournalError};
 use crate::report::{CompensationState, SagaReport, SagaStatus, StepReport, StepState};
 use crate::saga::{Inner, RunningGuard};
 use crate::step::ActionError;
+
+/// The longest wait a failure's retry-after hint (an open circuit's remaining time) can impose
+/// between compensation attempts.
+pub(crate) const MAX_WAIT_HINT: Duration = Duration::from_secs(300);
 
 /// Starts a fresh run: records `SagaStarted`, goes forward, compensates on failure.
 pub(crate) async fn start<I>(
@@ -51,7 +56,7 @@ where
         });
         let mut run = Run::new(saga, shared, 1, false);
         run.emit(None, || SagaEventKind::Started);
-        let completed = run.forward(0, false).await;
+        let completed = run.forward(0, 1).await;
         if !completed {
             run.compensate().await;
         }
@@ -166,21 +171,26 @@ where
         }
     }
 
-    /// Runs steps `from..`; `true` if every one completed.
-    pub(crate) async fn forward(&mut self, from: usize, replay_first: bool) -> bool {
+    /// Runs steps `from..`, the first one for the `first_run`-th time (1 unless recovery runs
+    /// an interrupted step again); `true` if every one completed.
+    pub(crate) async fn forward(&mut self, from: usize, first_run: u32) -> bool {
         for i in from..self.saga.steps.len() {
-            if !self.run_step(i, replay_first && i == from).await {
+            if !self
+                .run_step(i, if i == from { first_run } else { 1 })
+                .await
+            {
                 return false;
             }
         }
         true
     }
 
-    /// Runs step `i` once; `true` if it completed and was recorded.
-    pub(crate) async fn run_step(&mut self, i: usize, replay: bool) -> bool {
+    /// Runs step `i` for the `attempt`-th time (more than once only after an interruption);
+    /// `true` if it completed and was recorded.
+    pub(crate) async fn run_step(&mut self, i: usize, attempt: u32) -> bool {
         let saga = self.saga.clone();
         let def = &saga.steps[i];
-        let attempt = if replay { 2 } else { 1 };
+        let replay = attempt > 1;
         if let Err(e) = self
             .record(EntryKind::StepStarted, Some(i), attempt, None)
             .await
@@ -338,11 +348,11 @@ where
                 }
                 Err(e) => {
                     let message = e.error.to_string();
-                    let hint = find_resile_error(&*e.error).and_then(|r| r.retry_after());
-                    let delay = delays
-                        .next()
+                    let hint = find_resile_error(&*e.error)
+                        .and_then(|r| r.retry_after())
                         .unwrap_or_default()
-                        .max(hint.unwrap_or_default());
+                        .min(MAX_WAIT_HINT);
+                    let delay = delays.next().unwrap_or_default().max(hint);
                     self.emit(Some(i), || SagaEventKind::CompensationRetry {
                         attempt,
                         delay,

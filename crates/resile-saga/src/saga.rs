@@ -267,8 +267,9 @@ impl<I> SagaBuilder<I> {
     }
 
     /// The wait between compensation attempts (default [`default_compensation_backoff`]). A
-    /// failure that says when to try again (an open circuit's remaining time) waits at least
-    /// that long.
+    /// failure that says when to try again (an open circuit's remaining time, see
+    /// [`ResileError::retry_after`](resile_core::ResileError::retry_after)) waits at least that
+    /// long, up to 5 minutes.
     #[must_use]
     pub fn compensation_backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = Some(backoff);

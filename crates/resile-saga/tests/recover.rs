@@ -411,3 +411,37 @@ async fn journals_written_by_another_version_are_recovered_or_flagged() {
         ["saga_started", "saga_needs_attention"]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_recovery_interrupted_in_turn_is_recovered_again_counting_the_runs() {
+    let (log, hang, journal) = (
+        Log::default(),
+        Arc::new(AtomicBool::new(true)),
+        MemoryJournal::new(),
+    );
+    let saga = Saga::builder("s")
+        .journal(journal.clone())
+        .recovery(Recovery::Resume)
+        .step(step("a", &log, false))
+        .step(hanging("b", &log, &hang))
+        .build()
+        .unwrap();
+    let id = crash(&saga, "r5").await;
+    // The first recovery hangs in b again and is dropped too.
+    let first = tokio::time::timeout(Duration::from_secs(1), saga.recover()).await;
+    assert!(first.is_err());
+    hang.store(false, Ordering::SeqCst);
+    let report = saga.recover().await.unwrap().pop().unwrap();
+    assert!(report.is_completed());
+    assert_eq!(log.all(), ["do a", "do b", "redo b", "redo b"]);
+    assert_eq!(
+        journal_shape(&journal, &id)[3..],
+        [
+            "step_started:b",
+            "step_started:b#2",
+            "step_started:b#3",
+            "step_completed:b#3",
+            "saga_completed"
+        ]
+    );
+}

@@ -553,6 +553,37 @@ async fn an_open_circuit_makes_the_compensation_wait_as_long_as_it_says() {
     assert_eq!(times[1] - times[0], Duration::from_secs(30));
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_wait_hint_longer_than_five_minutes_is_capped() {
+    let times = Arc::new(Mutex::new(Vec::new()));
+    let t2 = times.clone();
+    let saga = Saga::builder("s")
+        .step(
+            Step::new("a", |_cx: StepContext<()>| async { Ok::<_, BoxError>(()) }).compensate(
+                move |c: Compensation<(), ()>| {
+                    let times = t2.clone();
+                    async move {
+                        times.lock().unwrap().push(Instant::now());
+                        if c.attempt() == 1 {
+                            let day = Duration::from_secs(86_400);
+                            return Err(BoxError::from(CircuitOpen::new(Name::new("x"), day)));
+                        }
+                        Ok(())
+                    }
+                },
+            ),
+        )
+        .step(Step::new("b", |_cx: StepContext<()>| async {
+            Err::<(), BoxError>("x".into())
+        }))
+        .compensation_backoff(constant(100))
+        .build()
+        .unwrap();
+    assert!(!saga.run(()).await.unwrap().needs_attention());
+    let times = times.lock().unwrap().clone();
+    assert_eq!(times[1] - times[0], Duration::from_secs(300));
+}
+
 /// An output type that serializes but never deserializes.
 #[derive(Debug, Serialize)]
 struct OneWay(u8);

@@ -16,15 +16,18 @@
 //! | when | [`EntryKind`] | `step` | `attempt` | `data` |
 //! |---|---|---|---|---|
 //! | the run begins | `SagaStarted` | — | 0 | the input, as JSON |
-//! | before a step's action | `StepStarted` | step | 1 | — |
-//! | the action succeeded | `StepCompleted` | step | 1 | its output, as JSON |
-//! | the action failed | `StepFailed` | step | 1 | the error's message |
+//! | before a step's action | `StepStarted` | step | r | — |
+//! | the action succeeded | `StepCompleted` | step | r | its output, as JSON |
+//! | the action failed | `StepFailed` | step | r | the error's message |
 //! | recovery gives up on going forward | `SagaAborted` | — | 0 | the reason |
 //! | before each compensation attempt | `CompensationStarted` | step | n | — |
 //! | an attempt failed, another follows | `CompensationFailed` | step | n | the error's message |
 //! | the compensation succeeded | `CompensationCompleted` | step | n | — |
 //! | the last attempt failed | `CompensationAbandoned` | step | n | the error's message |
 //! | the end | `SagaCompleted`, `SagaCompensated` or `SagaNeedsAttention` | — | 0 | reasons (attention) |
+//!
+//! `r` is 1, or more when [`recover`](crate::Saga::recover) runs an interrupted step again; `n`
+//! counts a compensation's attempts, across restarts.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -144,7 +147,8 @@ pub struct Entry {
     pub kind: EntryKind,
     /// The step concerned, for step and compensation entries.
     pub step: Option<Arc<str>>,
-    /// The attempt number for compensation entries (1 for step entries, 0 for saga entries).
+    /// The attempt number: of the compensation for compensation entries, of the step's action
+    /// for step entries (1, more when recovery runs it again), 0 for saga entries.
     pub attempt: u32,
     /// The input, output, error message or reasons (see the [module docs](self)).
     pub data: Option<String>,
