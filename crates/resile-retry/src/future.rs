@@ -158,9 +158,30 @@ where
                         ready!(sleep.poll(cx));
                     }
                     // While waiting for readiness, the sleep watches the deadline instead.
-                    match this.deadline.and_then(|d| config.start_by(d)) {
-                        Some(start_by) => this.sleep.set(Some(tokio::time::sleep_until(start_by))),
+                    match *this.deadline {
                         None => this.sleep.set(None),
+                        Some(deadline) => {
+                            let now = Instant::now();
+                            match (config.start_by(deadline), config.wait_until(deadline)) {
+                                (Some(start_by), Some(until)) if now < start_by => {
+                                    let until = until.max(now);
+                                    this.sleep.set(Some(tokio::time::sleep_until(until)));
+                                }
+                                _ => {
+                                    // The backoff's timer fired late: too late to start.
+                                    *this.phase = Phase::Done;
+                                    this.sleep.set(None);
+                                    let last = this.last.take().expect("kept while waiting");
+                                    let reason = StopReason::DeadlineReached;
+                                    return Poll::Ready(finish(
+                                        shared,
+                                        last,
+                                        *this.attempts,
+                                        reason,
+                                    ));
+                                }
+                            }
+                        }
                     }
                     *this.phase = Phase::Readying;
                 }

@@ -10,6 +10,10 @@ use crate::backoff::{Backoff, Delays};
 use crate::budget::RetryBudget;
 use crate::event::{RetryEvent, StopReason};
 
+/// tokio's timer fires up to this late (it rounds deadlines up to the next millisecond), so a
+/// wait must end this much before the time it must not pass.
+pub(crate) const TIMER_RESOLUTION: Duration = Duration::from_millis(1);
+
 /// The validated configuration of one retry layer.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
@@ -35,9 +39,15 @@ pub(crate) enum Decision {
 }
 
 impl Config {
-    /// The latest instant an attempt may start at: `deadline − min_time_for_attempt`.
+    /// The instant an attempt must start before: `deadline − min_time_for_attempt`.
     pub(crate) fn start_by(&self, deadline: Deadline) -> Option<Instant> {
         deadline.instant().checked_sub(self.min_time_for_attempt)
+    }
+
+    /// The latest instant a wait (for readiness) may be scheduled to end, so that even a late
+    /// timer fires before [`start_by`](Config::start_by).
+    pub(crate) fn wait_until(&self, deadline: Deadline) -> Option<Instant> {
+        self.start_by(deadline)?.checked_sub(TIMER_RESOLUTION)
     }
 
     /// The reason to stop without looking further, for a verdict that is not a retryable failure.
@@ -85,7 +95,7 @@ impl Config {
         };
         if let Some(deadline) = deadline {
             match self.start_by(deadline) {
-                Some(start_by) if wake < start_by => {}
+                Some(start_by) if wake + TIMER_RESOLUTION <= start_by => {}
                 _ => return Decision::Stop(StopReason::DeadlineReached),
             }
         }
