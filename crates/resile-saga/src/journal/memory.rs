@@ -18,7 +18,7 @@ pub const DEFAULT_RETENTION: usize = 1024;
 /// a process that died — use `SqliteJournal` (feature `sqlite`) for that. Clones share the
 /// entries. Unfinished runs are kept until they finish; of the finished ones, the most recent
 /// [`DEFAULT_RETENTION`] are kept (see [`with_retention`](MemoryJournal::with_retention)), so a
-/// long-running process does not grow without bound.
+/// long-running process does not grow without bound (a forgotten run's id may run again).
 ///
 /// [`Saga::recover`]: crate::Saga::recover
 ///
