@@ -29,7 +29,7 @@ impl Backoff {
         } else {
             0.0
         };
-        let jittered = capped * (1.0 - self.jitter * random);
+        let jittered = capped * self.jitter.mul_add(-random, 1.0);
         Duration::try_from_secs_f64(jittered)
             .unwrap_or(self.max)
             .max(Duration::from_millis(1))

@@ -22,8 +22,9 @@ impl Clock {
         }
     }
 
-    /// The current time.
+    /// The current time (a method, so every clock read goes through the breaker's clock).
     #[inline]
+    #[allow(clippy::unused_self)]
     pub(crate) fn now(&self) -> Instant {
         Instant::now()
     }
@@ -38,7 +39,7 @@ impl Clock {
     pub(crate) fn ms_ceil(&self, t: Instant) -> u64 {
         let d = t.saturating_duration_since(self.base);
         let floor = u64::try_from(d.as_millis()).unwrap_or(MAX_MS);
-        let ceil = if d.subsec_nanos() % 1_000_000 == 0 {
+        let ceil = if d.subsec_nanos().is_multiple_of(1_000_000) {
             floor
         } else {
             floor.saturating_add(1)

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use super::{Breaker, Model, Shard};
 use crate::config::DroppedCalls;
 use crate::probe::ProbeEnd;
+use crate::state::Word;
 use crate::sync::Ordering;
 
 /// How a call was admitted.
@@ -156,6 +157,11 @@ fn record_closed(shard: &Shard, o: Outcome, now: Option<Instant>) {
         return;
     }
     let sh = &*shard.shared;
+    // A call admitted while closed that finishes after the breaker opened says nothing about
+    // the probes (one load of a line every call reads anyway).
+    if !Word(sh.hot.state.load(Ordering::Relaxed)).records() {
+        return;
+    }
     let fast_success = o.kind == Kind::Success && !o.slow;
     match sh.model {
         Model::Count => {

@@ -314,13 +314,19 @@ impl Breaker {
     }
 
     /// What the window holds now (for metrics).
+    ///
+    /// Reading never slides the time window (only calls do, so that the call that starts a
+    /// bucket is the one that evaluates it).
     pub(crate) fn window_totals(&self, slow: &mut Slow, now: Option<Instant>) -> Totals {
-        let before = self.totals(slow);
-        self.observe_time(slow, before, now);
         let total = self.totals(slow);
+        let sh = &*self.shared;
         match &mut slow.window {
             Window::Count(cw) => cw.totals(total.calls),
-            Window::Time(tw) => tw.totals(tw.current(), total),
+            Window::Time(tw) => {
+                let now = now.unwrap_or_else(|| sh.clock.now());
+                let index = tw.index(sh.clock.ms_floor(now)).max(tw.current());
+                tw.totals(index, total)
+            }
             Window::Consecutive { base } => total.since(*base).clamped(),
         }
     }

@@ -79,8 +79,8 @@ impl TimeWindow {
         true
     }
 
-    /// What the window holds at bucket `index` (which must have been observed), given the
-    /// running totals now.
+    /// What the window holds at bucket `index` (at least the newest bucket seen; buckets after
+    /// it have had no call yet), given the running totals now.
     pub(crate) fn totals(&self, index: u64, now: Totals) -> Totals {
         let len = self.slots.len() as u64;
         let oldest = index.saturating_sub(len - 1);
@@ -156,6 +156,21 @@ mod tests {
         // at 13 bucket 3 leaves: 9 is the oldest seen
         assert!(w.observe(13, t(6, 2)));
         assert_eq!(w.totals(13, t(6, 2)), t(1, 0));
+    }
+
+    #[test]
+    fn reading_ahead_of_the_newest_bucket_needs_no_observation() {
+        let mut w = TimeWindow::new(1, 3, 0);
+        assert!(w.observe(1, t(2, 1)));
+        // 5 calls, 2 failures in total; bucket 0 had 2 calls, bucket 1 had 3.
+        assert_eq!(w.totals(2, t(5, 2)), t(5, 2), "bucket 0 still in [0, 2]");
+        assert_eq!(
+            w.totals(3, t(5, 2)),
+            t(3, 1),
+            "bucket 0 left, bucket 1 remains"
+        );
+        assert_eq!(w.totals(4, t(5, 2)), t(0, 0), "everything left");
+        assert_eq!(w.current(), 1, "reading did not slide the window");
     }
 
     #[test]
