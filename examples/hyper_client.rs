@@ -51,7 +51,7 @@ async fn main() -> Result<(), BoxError> {
 
     // What counts as failure for this dependency, defined once: a closure classifier.
     let by_status = |outcome: &Result<Response<Incoming>, BoxError>| match outcome {
-        Ok(res) if res.status().is_server_error() => match retry_after(&res) {
+        Ok(res) if res.status().is_server_error() => match retry_after(res) {
             Some(wait) => Verdict::retryable_after(wait),
             None => Verdict::retryable_failure(),
         },
