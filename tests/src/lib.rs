@@ -52,6 +52,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+pub mod grpc;
 mod runtime;
 mod script;
 mod server;
