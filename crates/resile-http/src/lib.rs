@@ -8,7 +8,8 @@
 //!   capped, become the verdict's wait hint.
 //! - [`idempotency`]: which requests may be sent twice.
 //! - [`replay`]: streaming request bodies captured as they are sent (up to 64 KiB) and replayed
-//!   on retries.
+//!   on retries; with the `retry` feature (on by default), [`HttpReplay`] plugs it into
+//!   resile-retry.
 //! - [`wire`]: the remaining deadline on the wire (`grpc-timeout` out, and in on servers).
 //! - [`edge`]: internal failures become safe RFC 9457 problem responses with a trace id.
 //! - [`tracking`]: every response's status and duration as events and counters.
@@ -44,6 +45,8 @@ pub mod edge;
 pub mod idempotency;
 pub mod pushback;
 pub mod replay;
+#[cfg(feature = "retry")]
+pub mod retry;
 #[cfg(feature = "tower-http")]
 pub mod tower_http_adapter;
 pub mod tracking;
@@ -53,5 +56,7 @@ pub use classify::{GrpcClassifier, HttpClassifier, StatusClass};
 pub use edge::{SanitizeLayer, TraceId};
 pub use idempotency::RetryableRequests;
 pub use replay::{ReplayBody, ReplayBodyLayer, ReplayHandle};
+#[cfg(feature = "retry")]
+pub use retry::{HttpReplay, ReplayEvent};
 pub use tracking::{HttpEvent, TrackLayer, TrackingHandle};
 pub use wire::{AcceptDeadlineLayer, PropagateDeadlineLayer};

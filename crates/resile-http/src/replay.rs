@@ -467,13 +467,19 @@ where
     B: Body,
 {
     let body = req.body().handle()?.replay()?;
-    let mut next = Request::new(body);
-    *next.method_mut() = req.method().clone();
-    *next.uri_mut() = req.uri().clone();
-    *next.version_mut() = req.version();
-    *next.headers_mut() = req.headers().clone();
-    *next.extensions_mut() = req.extensions().clone();
-    Ok(next)
+    Ok(Request::from_parts(head_of(req), body))
+}
+
+/// A copy of a request's head (method, URI, version, headers, extensions), to rebuild the
+/// request around a replayed body.
+pub(crate) fn head_of<B>(req: &Request<B>) -> http::request::Parts {
+    let (mut parts, ()) = Request::new(()).into_parts();
+    parts.method = req.method().clone();
+    parts.uri = req.uri().clone();
+    parts.version = req.version();
+    parts.headers = req.headers().clone();
+    parts.extensions = req.extensions().clone();
+    parts
 }
 
 #[cfg(test)]
