@@ -17,6 +17,7 @@ use crate::layer::{FallbackLayer, Shared};
 use crate::strategy::{
     AsyncFunction, Backup, Function, Link, Remembered, Strategy, TryFunction, Value,
 };
+use crate::stripe::Holder;
 use crate::trigger::Trigger;
 
 const COMPONENT: &str = "fallback";
@@ -310,7 +311,7 @@ where
         }
         let labels: Arc<[Name]> = self.chain.iter().map(|l| l.label.clone()).collect();
         Ok(FallbackLayer {
-            shared: Arc::new(Shared {
+            shared: Holder::new(Shared {
                 stats: Arc::new(Stats::new(self.chain.len())),
                 name: self.name,
                 key: self.key,

@@ -4,9 +4,10 @@
 //! every call on every core falls back); one shared counter would bounce its cache line between
 //! cores on every call. Each thread picks a stripe once (round robin) and keeps it.
 
-use crate::sync::{AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{AtomicU64, Ordering};
 
-/// Number of stripes: enough for the cores of a typical host; threads beyond share stripes.
+/// Number of stripes (a power of two): enough for the cores of a typical host; threads beyond
+/// share stripes.
 const STRIPES: usize = 8;
 
 #[derive(Debug, Default)]
@@ -43,40 +44,9 @@ impl Counter {
     }
 }
 
-#[cfg(not(resile_loom))]
+#[inline]
 fn stripe() -> usize {
-    use std::cell::Cell;
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
-    }
-    STRIPE.with(|s| {
-        let mut i = s.get();
-        if i == usize::MAX {
-            i = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
-            s.set(i);
-        }
-        i
-    })
-}
-
-#[cfg(resile_loom)]
-fn stripe() -> usize {
-    // Loom threads are not OS threads: spread them by a per-model counter instead.
-    loom::lazy_static! {
-        static ref NEXT: AtomicUsize = AtomicUsize::new(0);
-    }
-    loom::thread_local! {
-        static STRIPE: std::cell::Cell<usize> = std::cell::Cell::new(usize::MAX);
-    }
-    STRIPE.with(|s| {
-        let mut i = s.get();
-        if i == usize::MAX {
-            i = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
-            s.set(i);
-        }
-        i
-    })
+    crate::stripe::thread_index() & (STRIPES - 1)
 }
 
 #[cfg(all(test, not(resile_loom)))]

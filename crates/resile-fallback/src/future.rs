@@ -4,7 +4,6 @@ use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -16,6 +15,7 @@ use crate::error::{FallbackExhausted, FallbackFailure};
 use crate::event::FallbackEvent;
 use crate::layer::Shared;
 use crate::strategy::{BoxAnswer, Step};
+use crate::stripe::Ticket;
 use crate::trigger::{Judgement, cause_of};
 
 pin_project! {
@@ -24,10 +24,16 @@ pin_project! {
     /// On the success path it is the primary's future plus the request key; the fallback
     /// chain runs only when the primary's outcome falls back. Dropping it drops the primary's
     /// future or the running fallback.
-    pub struct ResponseFuture<F, Req, Res, E, K> {
+    pub struct ResponseFuture<F, Req, Res, E, K>
+    where
+        Req: 'static,
+        Res: 'static,
+        E: 'static,
+        K: 'static,
+    {
         #[pin]
         state: State<F, Res, E, K>,
-        shared: Arc<Shared<Req, Res, E, K>>,
+        shared: Ticket<Shared<Req, Res, E, K>>,
     }
 }
 
@@ -57,8 +63,8 @@ enum Finish<Res> {
     Exhausted,
 }
 
-impl<F, Req, Res, E, K> ResponseFuture<F, Req, Res, E, K> {
-    pub(crate) fn new(future: F, key: K, shared: Arc<Shared<Req, Res, E, K>>) -> Self {
+impl<F, Req: 'static, Res: 'static, E: 'static, K: 'static> ResponseFuture<F, Req, Res, E, K> {
+    pub(crate) fn new(future: F, key: K, shared: Ticket<Shared<Req, Res, E, K>>) -> Self {
         Self {
             state: State::Primary { future, key },
             shared,
@@ -66,7 +72,9 @@ impl<F, Req, Res, E, K> ResponseFuture<F, Req, Res, E, K> {
     }
 }
 
-impl<F, Req, Res, E, K> fmt::Debug for ResponseFuture<F, Req, Res, E, K> {
+impl<F, Req: 'static, Res: 'static, E: 'static, K: 'static> fmt::Debug
+    for ResponseFuture<F, Req, Res, E, K>
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
             State::Primary { .. } => "primary",
@@ -83,6 +91,7 @@ impl<F, Req, Res, E, K> fmt::Debug for ResponseFuture<F, Req, Res, E, K> {
 impl<F, Req, Res, E, K> Future for ResponseFuture<F, Req, Res, E, K>
 where
     F: Future<Output = Result<Res, E>>,
+    Req: 'static,
     Res: MarkDegraded + 'static,
     E: 'static,
     K: 'static,

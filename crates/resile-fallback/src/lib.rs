@@ -112,7 +112,7 @@
 //!
 //! # When every fallback fails
 //!
-//! The caller gets the primary's outcome. When the error type is [`BoxError`] (the usual case,
+//! The caller gets the primary's outcome. When the error type is [`BoxError`](resile_core::BoxError) (the usual case,
 //! since the layers inside box their errors) it is wrapped in [`FallbackExhausted`], whose
 //! `source()` is the primary's error — so [`resile_core::kind_of`] still reports an open circuit
 //! as an open circuit — and whose [`failures`](FallbackExhausted::failures) list each fallback's
@@ -142,6 +142,7 @@ mod last_good;
 mod layer;
 mod service;
 mod strategy;
+mod stripe;
 mod sync;
 mod trigger;
 

@@ -1,7 +1,6 @@
 //! [`Fallback`]: the service.
 
 use std::fmt;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tower_service::Service;
@@ -10,6 +9,7 @@ use crate::degraded::MarkDegraded;
 use crate::future::ResponseFuture;
 use crate::handle::FallbackHandle;
 use crate::layer::{FallbackLayer, Shared};
+use crate::stripe::Holder;
 
 /// Wraps a service and answers from a chain of fallbacks when it fails. Built by
 /// [`FallbackLayer`].
@@ -17,12 +17,18 @@ use crate::layer::{FallbackLayer, Shared};
 /// Keeps the inner error type: a fallback adds no failure mode. `poll_ready` is the inner
 /// service's (an error there is passed on: with no request there is nothing to fall back
 /// for). Clones share the layer's counters and cache.
-pub struct Fallback<S, Req, Res, E, K = ()> {
+pub struct Fallback<S, Req, Res, E, K = ()>
+where
+    Req: 'static,
+    Res: 'static,
+    E: 'static,
+    K: 'static,
+{
     inner: S,
-    shared: Arc<Shared<Req, Res, E, K>>,
+    shared: Holder<Shared<Req, Res, E, K>>,
 }
 
-impl<S, Req, Res, E, K> Fallback<S, Req, Res, E, K> {
+impl<S, Req: 'static, Res: 'static, E: 'static, K: 'static> Fallback<S, Req, Res, E, K> {
     /// Wraps `inner` with the fallbacks configured in `layer`.
     pub fn new(inner: S, layer: &FallbackLayer<Req, Res, E, K>) -> Self {
         Self {
@@ -52,7 +58,9 @@ impl<S, Req, Res, E, K> Fallback<S, Req, Res, E, K> {
     }
 }
 
-impl<S: Clone, Req, Res, E, K> Clone for Fallback<S, Req, Res, E, K> {
+impl<S: Clone, Req: 'static, Res: 'static, E: 'static, K: 'static> Clone
+    for Fallback<S, Req, Res, E, K>
+{
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
@@ -61,7 +69,9 @@ impl<S: Clone, Req, Res, E, K> Clone for Fallback<S, Req, Res, E, K> {
     }
 }
 
-impl<S: fmt::Debug, Req, Res, E, K> fmt::Debug for Fallback<S, Req, Res, E, K> {
+impl<S: fmt::Debug, Req: 'static, Res: 'static, E: 'static, K: 'static> fmt::Debug
+    for Fallback<S, Req, Res, E, K>
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Fallback")
             .field("inner", &self.inner)
@@ -74,6 +84,7 @@ impl<S: fmt::Debug, Req, Res, E, K> fmt::Debug for Fallback<S, Req, Res, E, K> {
 impl<S, Req, Res, E, K> Service<Req> for Fallback<S, Req, Res, E, K>
 where
     S: Service<Req, Response = Res, Error = E>,
+    Req: 'static,
     Res: MarkDegraded + 'static,
     E: 'static,
     K: 'static,
@@ -93,6 +104,6 @@ where
         // inner service, so it is not moved out.
         let key = (self.shared.key)(&req);
         let future = self.inner.call(req);
-        ResponseFuture::new(future, key, self.shared.clone())
+        ResponseFuture::new(future, key, self.shared.ticket())
     }
 }
