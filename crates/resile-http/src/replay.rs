@@ -393,6 +393,15 @@ impl ReplayBodyLayer {
         Self::default()
     }
 
+    /// For gRPC: every call may be retried (gRPC retries by status code, and an UNAVAILABLE
+    /// call was not processed), captured up to 64 KiB.
+    pub fn grpc() -> Self {
+        Self {
+            cap: DEFAULT_REPLAY_CAP,
+            policy: RetryableRequests::allow_all(),
+        }
+    }
+
     /// Captures up to `cap` bytes. Zero is refused (turn retries off instead).
     pub fn cap(mut self, cap: usize) -> Result<Self, ConfigError> {
         if cap == 0 {
