@@ -37,6 +37,67 @@
 //! assert!(custom.classify(&res(409)).is_retryable());
 //! ```
 
+//!
+//! # A hyper-util client that retries safely
+//!
+//! Body replay outermost, then retry (HTTP classifier, replayed bodies), the breaker judging every
+//! attempt with the same classifier, and the deadline written on the wire:
+//!
+//! ```no_run
+//! use bytes::Bytes;
+//! use http_body_util::Full;
+//! use hyper_util::client::legacy::{connect::HttpConnector, Client};
+//! use hyper_util::rt::TokioExecutor;
+//! use resile_circuit_breaker::CircuitBreakerLayer;
+//! use resile_http::{HttpClassifier, HttpReplay, PropagateDeadlineLayer, ReplayBody, ReplayBodyLayer};
+//! use resile_retry::RetryLayer;
+//! use tower::{ServiceBuilder, ServiceExt};
+//!
+//! # async fn run() -> Result<(), resile_core::BoxError> {
+//! let client: Client<HttpConnector, ReplayBody<Full<Bytes>>> =
+//!     Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+//! let users = ServiceBuilder::new()
+//!     .layer(ReplayBodyLayer::new())
+//!     .layer(RetryLayer::builder().name("users").classify(HttpClassifier::new())
+//!         .replay(HttpReplay::new("users")).build()?)
+//!     .layer(CircuitBreakerLayer::builder("users").classifier(HttpClassifier::new()).build()?)
+//!     .layer(PropagateDeadlineLayer::http_header(http::HeaderName::from_static("x-deadline-ms")))
+//!     .service(client);
+//! let req = http::Request::get("http://users.internal/users/7").body(Full::new(Bytes::new()))?;
+//! let res = users.oneshot(req).await?;
+//! println!("{}", res.status());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # A tonic channel
+//!
+//! gRPC calls may all be retried on UNAVAILABLE (the server did not process them), so capture
+//! every body with [`ReplayBodyLayer::grpc`]; the stack stays `Clone` (no `tower::Buffer`) and
+//! plugs into any generated client with `with_origin` or `new`:
+//!
+//! ```no_run
+//! use resile_http::{GrpcClassifier, HttpReplay, PropagateDeadlineLayer, ReplayBody, ReplayBodyLayer};
+//! use resile_retry::RetryLayer;
+//! use tonic::body::Body;
+//! use tonic::transport::Endpoint;
+//! use tower::ServiceBuilder;
+//!
+//! # async fn run() -> Result<(), resile_core::BoxError> {
+//! let channel = Endpoint::from_static("http://orders.internal:50051").connect().await?;
+//! let orders = ServiceBuilder::new()
+//!     .layer(ReplayBodyLayer::grpc())
+//!     .layer(RetryLayer::builder().name("orders").classify(GrpcClassifier::new())
+//!         .replay(HttpReplay::new("orders")).build()?)
+//!     .map_request(|req: http::Request<ReplayBody<Body>>| req.map(Body::new))
+//!     .layer(PropagateDeadlineLayer::grpc())
+//!     .service(channel);
+//! // e.g. `OrdersClient::new(orders.clone())` with a tonic-generated client.
+//! # let _ = orders;
+//! # Ok(())
+//! # }
+//! ```
+
 #![forbid(unsafe_code)]
 
 pub mod body;
