@@ -43,27 +43,57 @@ fn peer_value_io() -> tower_resilience::fallback::FallbackLayer<u64, u64, std::i
 
 fn success(c: &mut Criterion) {
     bench_single(c, "fallback/success", "bare", bare());
-    bench_single(c, "fallback/success", "resile", resile_value().layer(bare()));
-    bench_single(c, "fallback/success", "resile_leaked", resile_value().leak().layer(bare()));
+    bench_single(
+        c,
+        "fallback/success",
+        "resile",
+        resile_value().layer(bare()),
+    );
+    bench_single(
+        c,
+        "fallback/success",
+        "resile_leaked",
+        resile_value().leak().layer(bare()),
+    );
     let keyed = FallbackLayer::<u64, u64, Infallible>::builder("bench")
         .request_key(|id: &u64| *id)
         .function(|id: &u64, _| *id)
         .build()
         .expect("valid configuration");
-    bench_single(c, "fallback/success", "resile_request_key", keyed.layer(bare()));
+    bench_single(
+        c,
+        "fallback/success",
+        "resile_request_key",
+        keyed.layer(bare()),
+    );
     let cached = FallbackLayer::<u64, u64, Infallible>::builder("bench")
         .request_key(|id: &u64| *id % 1024)
         .last_known_good(Duration::from_secs(60), 1024)
         .value(0)
         .build()
         .expect("valid configuration");
-    bench_single(c, "fallback/success", "resile_last_known_good", cached.layer(bare()));
-    bench_single(c, "fallback/success", "tower_resilience", peer_value().layer(bare()));
+    bench_single(
+        c,
+        "fallback/success",
+        "resile_last_known_good",
+        cached.layer(bare()),
+    );
+    bench_single(
+        c,
+        "fallback/success",
+        "tower_resilience",
+        peer_value().layer(bare()),
+    );
 }
 
 fn degraded(c: &mut Criterion) {
     bench_single(c, "fallback/degraded", "failing", failing());
-    bench_single(c, "fallback/degraded", "resile", resile_value_io().layer(failing()));
+    bench_single(
+        c,
+        "fallback/degraded",
+        "resile",
+        resile_value_io().layer(failing()),
+    );
     bench_single(
         c,
         "fallback/degraded",
@@ -74,10 +104,30 @@ fn degraded(c: &mut Criterion) {
 
 fn threads(c: &mut Criterion) {
     bench_threads(c, "fallback/threads", "bare", bare());
-    bench_threads(c, "fallback/threads", "resile", resile_value().layer(bare()));
-    bench_threads(c, "fallback/threads", "resile_leaked", resile_value().leak().layer(bare()));
-    bench_threads(c, "fallback/threads", "tower_resilience", peer_value().layer(bare()));
-    bench_threads(c, "fallback/threads", "resile_degraded", resile_value_io().layer(failing()));
+    bench_threads(
+        c,
+        "fallback/threads",
+        "resile",
+        resile_value().layer(bare()),
+    );
+    bench_threads(
+        c,
+        "fallback/threads",
+        "resile_leaked",
+        resile_value().leak().layer(bare()),
+    );
+    bench_threads(
+        c,
+        "fallback/threads",
+        "tower_resilience",
+        peer_value().layer(bare()),
+    );
+    bench_threads(
+        c,
+        "fallback/threads",
+        "resile_degraded",
+        resile_value_io().layer(failing()),
+    );
 }
 
 criterion_group!(benches, success, degraded, threads);
