@@ -11,7 +11,7 @@ use crate::future::ResponseFuture;
 use crate::layer::{RetryLayer, Shared};
 use crate::record::RecordAttempts;
 use crate::replay::{CloneRequest, ReplayRequest};
-use crate::stripe::StripedArc;
+use crate::stripe::{StripedArc, thread_index};
 
 /// Retries failed calls to `S`; built by [`RetryLayer`]. Keeps `S`'s response and error types.
 ///
@@ -94,14 +94,15 @@ where
 
     #[inline]
     fn call(&mut self, mut req: Req) -> Self::Future {
-        let shared = self.shared.local().clone();
+        let stripe = thread_index();
+        let shared = self.shared.get(stripe).clone();
         let config = &shared.config;
         let deadline = match config.total_timeout {
             Some(total) => Some(req.tighten_deadline(Deadline::after(total))),
             None => req.deadline(),
         };
         if let Some(budget) = &config.budget {
-            budget.deposit();
+            budget.deposit_on(stripe);
         }
         let (req, replay) = if config.max_attempts > 1 {
             shared.replay.first(req)

@@ -77,11 +77,10 @@ impl<T: Clone> StripedArc<T> {
 }
 
 impl<T> StripedArc<T> {
-    /// This thread's copy.
+    /// The copy of the thread whose [`thread_index`] is `index`.
     #[inline]
-    pub(crate) fn local(&self) -> &Arc<Padded<T>> {
-        let i = thread_index() & (self.copies.len() - 1);
-        &self.copies[i]
+    pub(crate) fn get(&self, index: usize) -> &Arc<Padded<T>> {
+        &self.copies[index & (self.copies.len() - 1)]
     }
 
     /// Any copy (they are all equal), for reading configuration.
@@ -122,6 +121,6 @@ mod tests {
         if s.copies.len() > 1 {
             assert!(!Arc::ptr_eq(&s.copies[0], &s.copies[1]));
         }
-        assert_eq!(**s.local().clone(), 7);
+        assert_eq!(**s.get(thread_index()).clone(), 7);
     }
 }

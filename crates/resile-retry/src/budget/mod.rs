@@ -20,6 +20,7 @@ mod ratio;
 mod token_bucket;
 pub(crate) mod window;
 
+use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
@@ -27,6 +28,8 @@ use resile_core::Verdict;
 
 pub use ratio::{BudgetStats, RatioBudget, RatioBudgetBuilder};
 pub use token_bucket::TokenBucket;
+
+use crate::stripe::thread_index;
 
 pub(crate) const COMPONENT: &str = "retry budget";
 
@@ -72,42 +75,79 @@ pub trait Budget: fmt::Debug + Send + Sync + 'static {
 /// ```
 #[derive(Clone)]
 pub struct RetryBudget {
-    inner: Arc<dyn Budget>,
+    kind: Kind,
+}
+
+/// The built-in budgets are called directly (inlined on the success path); others through the
+/// trait object.
+#[derive(Clone)]
+enum Kind {
+    Ratio(Arc<RatioBudget>),
+    Bucket(Arc<TokenBucket>),
+    Custom(Arc<dyn Budget>),
 }
 
 impl RetryBudget {
     /// A handle on `budget`.
-    pub fn new(budget: impl Budget) -> Self {
-        Self {
-            inner: Arc::new(budget),
-        }
+    pub fn new<B: Budget>(budget: B) -> Self {
+        Self::from_arc(Arc::new(budget))
     }
 
     /// A handle on a budget you keep an `Arc` to (to read its figures).
     pub fn from_arc<B: Budget>(budget: Arc<B>) -> Self {
-        Self { inner: budget }
+        let any: Arc<dyn Any + Send + Sync> = budget.clone();
+        let kind = if let Ok(ratio) = any.clone().downcast::<RatioBudget>() {
+            Kind::Ratio(ratio)
+        } else if let Ok(bucket) = any.downcast::<TokenBucket>() {
+            Kind::Bucket(bucket)
+        } else {
+            Kind::Custom(budget)
+        };
+        Self { kind }
     }
 
     /// A logical request makes its first attempt.
     #[inline]
     pub fn deposit(&self) {
-        self.inner.deposit();
+        self.deposit_on(thread_index());
+    }
+
+    /// [`deposit`](RetryBudget::deposit) with this thread's stripe index already known.
+    #[inline]
+    pub(crate) fn deposit_on(&self, stripe: usize) {
+        match &self.kind {
+            Kind::Ratio(r) => r.deposit_on(stripe),
+            Kind::Bucket(_) => {}
+            Kind::Custom(c) => c.deposit(),
+        }
     }
 
     /// An attempt finished with `verdict`.
     #[inline]
     pub fn record(&self, verdict: &Verdict) {
-        self.inner.record(verdict);
+        match &self.kind {
+            Kind::Ratio(_) => {}
+            Kind::Bucket(b) => b.record(verdict),
+            Kind::Custom(c) => c.record(verdict),
+        }
     }
 
     /// Asks for one retry; `true` grants (and spends) it.
     pub fn withdraw(&self) -> bool {
-        self.inner.withdraw()
+        self.as_budget().withdraw()
     }
 
     /// Whether two handles share the same budget.
     pub fn ptr_eq(&self, other: &RetryBudget) -> bool {
-        Arc::ptr_eq(&self.inner, &other.inner)
+        std::ptr::addr_eq(self.as_budget(), other.as_budget())
+    }
+
+    fn as_budget(&self) -> &dyn Budget {
+        match &self.kind {
+            Kind::Ratio(r) => &**r,
+            Kind::Bucket(b) => &**b,
+            Kind::Custom(c) => &**c,
+        }
     }
 }
 
@@ -132,7 +172,7 @@ impl From<TokenBucket> for RetryBudget {
 
 impl fmt::Debug for RetryBudget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.inner.fmt(f)
+        self.as_budget().fmt(f)
     }
 }
 
@@ -157,6 +197,40 @@ mod tests {
         assert!(b.withdraw());
         assert!(!a.withdraw());
         assert!(!b.withdraw());
+    }
+
+    #[derive(Debug, Default)]
+    struct Counting {
+        deposits: std::sync::atomic::AtomicU32,
+        records: std::sync::atomic::AtomicU32,
+    }
+    impl Budget for Counting {
+        fn deposit(&self) {
+            self.deposits
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        fn record(&self, _: &Verdict) {
+            self.records
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        fn withdraw(&self) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn custom_budgets_are_called_through_the_trait() {
+        let custom = Arc::new(Counting::default());
+        let h = RetryBudget::from_arc(custom.clone());
+        h.deposit();
+        h.record(&Verdict::Success);
+        assert!(!h.withdraw());
+        assert_eq!(
+            custom.deposits.load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
+        assert_eq!(custom.records.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert!(h.ptr_eq(&RetryBudget::from_arc(custom)));
     }
 
     #[test]

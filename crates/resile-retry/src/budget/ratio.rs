@@ -23,8 +23,11 @@ const MAX_PER_SECOND: f64 = 1_000_000.0;
 ///
 /// # Cost and accuracy
 ///
-/// A request (first attempt) is one `fetch_add` on a per-core padded counter: no clock read, no
-/// cache line shared between cores, so throughput grows with cores. A retry reads the clock,
+/// A request (first attempt) is one increment of a per-thread padded counter (a plain load and
+/// store, no locked instruction): no clock read, no cache line shared between cores, so
+/// throughput grows with cores. With more threads than stripes (the next power of two of the
+/// core count, up to 64), two threads may share a stripe and a racing increment may be lost,
+/// which only makes the budget stricter. A retry reads the clock,
 /// sums the counters and takes its token with a compare-and-swap on the only shared counter: the
 /// budget can never be overdrawn, however many threads retry at once.
 ///
@@ -99,8 +102,22 @@ impl RatioBudget {
         u64::try_from(since / u128::from(self.tick_nanos)).unwrap_or(u64::MAX - 1)
     }
 
+    /// [`Budget::deposit`] on a known stripe.
+    #[inline]
+    pub(crate) fn deposit_on(&self, stripe: usize) {
+        if self.window.deposit(stripe) {
+            self.observe_now();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn observe_now(&self) {
+        self.window.observe(self.tick(Instant::now()));
+    }
+
     /// [`Budget::deposit`] as if the clock read `now` (for simulations and tests).
-    #[cfg(test)]
+    #[cfg(all(test, not(resile_loom)))]
     pub(crate) fn deposit_at(&self, now: Instant) {
         if self.window.deposit(thread_index()) {
             self.window.observe(self.tick(now));
@@ -125,9 +142,7 @@ impl RatioBudget {
 impl Budget for RatioBudget {
     #[inline]
     fn deposit(&self) {
-        if self.window.deposit(thread_index()) {
-            self.window.observe(self.tick(Instant::now()));
-        }
+        self.deposit_on(thread_index());
     }
 
     fn withdraw(&self) -> bool {
@@ -327,5 +342,105 @@ mod tests {
         assert_eq!(s.requests, 936);
         assert_eq!(s.retries, granted as u64);
         assert_eq!(s.available, 0);
+    }
+}
+
+/// The budget's promise, checked against a reference model for random traffic.
+#[cfg(all(test, not(resile_loom)))]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Request,
+        Retry,
+        Advance(u64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => Just(Op::Request),
+            3 => Just(Op::Retry),
+            1 => (0u64..4_000).prop_map(Op::Advance),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// For any sequence of requests, retries and clock advances, every granted retry leaves
+        /// `retries ≤ ratio × requests + floor` over the window that ends at it (counted in whole
+        /// steps of `window / 10`, the budget's resolution).
+        #[test]
+        fn retries_never_exceed_ratio_times_requests_plus_floor(
+            ratio_pm in 0u32..=1_000,
+            window_s in 1u64..=60,
+            min_per_second_dc in 0u32..=50,
+            ops in proptest::collection::vec(op(), 1..600),
+        ) {
+            let ratio = f64::from(ratio_pm) / 1000.0;
+            let min_per_second = f64::from(min_per_second_dc) / 10.0;
+            prop_assume!(ratio > 0.0 || min_per_second > 0.0);
+            let budget = RatioBudget::builder()
+                .ratio(ratio)
+                .window(Duration::from_secs(window_s))
+                .min_per_second(min_per_second)
+                .build()
+                .unwrap();
+            let ratio_fp = u128::from((ratio * SCALE as f64).round() as u64);
+            let floor_fp = (min_per_second * window_s as f64 * SCALE as f64).round() as u128;
+            let step = Duration::from_nanos(budget.tick_nanos);
+            let origin = budget.origin;
+            let mut now = origin;
+            let mut requests: Vec<Instant> = Vec::new();
+            let mut retries: Vec<Instant> = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Request => {
+                        budget.deposit_at(now);
+                        requests.push(now);
+                    }
+                    Op::Advance(ms) => now += Duration::from_millis(ms),
+                    Op::Retry => {
+                        if budget.withdraw_at(now) {
+                            retries.push(now);
+                            let tick = budget.tick(now);
+                            let first = tick.saturating_sub(BUCKETS - 1);
+                            let start = origin + step * u32::try_from(first).unwrap();
+                            let in_window = |t: &&Instant| **t >= start;
+                            let r = requests.iter().filter(in_window).count() as u128;
+                            let w = retries.iter().filter(in_window).count() as u128;
+                            prop_assert!(
+                                w * u128::from(SCALE) <= r * ratio_fp + floor_fp,
+                                "{} retries for {} requests (ratio {}, floor {})",
+                                w, r, ratio, min_per_second * window_s as f64
+                            );
+                        }
+                    }
+                }
+            }
+        }
+
+        /// The budget is not stuck: after a whole quiet window, the floor is available again.
+        #[test]
+        fn a_quiet_window_restores_the_floor(
+            window_s in 1u64..=60,
+            burst in 0usize..200,
+        ) {
+            let budget = RatioBudget::builder()
+                .ratio(0.0)
+                .window(Duration::from_secs(window_s))
+                .min_per_second(1.0)
+                .build()
+                .unwrap();
+            let t0 = budget.origin;
+            for _ in 0..burst {
+                let _ = budget.withdraw_at(t0);
+            }
+            let later = t0 + Duration::from_secs(window_s);
+            let granted = (0..window_s * 2).filter(|_| budget.withdraw_at(later)).count();
+            prop_assert_eq!(granted as u64, window_s);
+        }
     }
 }
