@@ -29,6 +29,15 @@ impl Clock {
         Instant::now()
     }
 
+    /// Nanoseconds from the base to `t` (no division: the time window's hot-path test).
+    #[inline]
+    pub(crate) fn nanos(&self, t: Instant) -> u64 {
+        let d = t.saturating_duration_since(self.base);
+        d.as_secs()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(u64::from(d.subsec_nanos()))
+    }
+
     /// Whole milliseconds from the base to `t`, rounded down.
     pub(crate) fn ms_floor(&self, t: Instant) -> u64 {
         let ms = t.saturating_duration_since(self.base).as_millis();
@@ -67,6 +76,7 @@ mod tests {
         assert_eq!(c.ms_floor(exact), 7);
         assert_eq!(c.ms_ceil(exact), 7);
         assert_eq!(c.instant(7), exact);
+        assert_eq!(c.nanos(t), 2_500_000);
     }
 
     #[tokio::test(start_paused = true)]

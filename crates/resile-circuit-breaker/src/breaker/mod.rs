@@ -56,8 +56,9 @@ pub(crate) struct Hot {
     pub(crate) armed: AtomicBool,
     /// Failures in a row (consecutive model).
     pub(crate) consecutive: AtomicU32,
-    /// The newest time bucket seen (time window).
-    pub(crate) bucket: AtomicU64,
+    /// When the newest time bucket seen ends, in nanoseconds since the clock's base (time
+    /// window): a success before it needs no lock.
+    pub(crate) bucket_end: AtomicU64,
     /// The latest "wait until" a server asked for, in clock milliseconds.
     pub(crate) hint_until: AtomicU64,
 }
@@ -163,7 +164,7 @@ impl Breaker {
                 probes: Probes::new(),
                 armed: AtomicBool::new(false),
                 consecutive: AtomicU32::new(0),
-                bucket: AtomicU64::new(0),
+                bucket_end: AtomicU64::new(bucket_ms.saturating_mul(1_000_000)),
                 hint_until: AtomicU64::new(0),
             },
             needs_start: config.slow.is_some(),
@@ -242,6 +243,15 @@ impl Breaker {
 }
 
 impl Shared {
+    /// Publishes that time has reached bucket `index`.
+    pub(crate) fn set_bucket(&self, index: u64) {
+        let end = index
+            .saturating_add(1)
+            .saturating_mul(self.bucket_ms)
+            .saturating_mul(1_000_000);
+        self.hot.bucket_end.store(end, Ordering::Release);
+    }
+
     /// Notes a server's "wait at least this long" (capped), so the next opening lasts that long.
     pub(crate) fn note_hint(&self, hint: Duration, now: Option<Instant>) {
         let now = now.unwrap_or_else(|| self.clock.now());

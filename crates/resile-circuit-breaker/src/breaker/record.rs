@@ -177,8 +177,7 @@ fn record_closed(shard: &Shard, o: Outcome, now: Option<Instant>) {
         Model::Time => {
             let now = now.unwrap_or_else(|| sh.clock.now());
             if fast_success {
-                let bucket = sh.clock.ms_floor(now) / sh.bucket_ms;
-                if bucket <= sh.hot.bucket.load(Ordering::Relaxed)
+                if sh.clock.nanos(now) < sh.hot.bucket_end.load(Ordering::Relaxed)
                     && !sh.hot.armed.load(Ordering::Relaxed)
                 {
                     shard.add_call();

@@ -87,7 +87,7 @@ impl Breaker {
             let now = now.unwrap_or_else(|| self.shared.clock.now());
             let index = tw.index(self.shared.clock.ms_floor(now));
             if tw.observe(index, before) {
-                self.shared.hot.bucket.store(index, Ordering::Release);
+                self.shared.set_bucket(index);
             }
         }
     }
@@ -304,7 +304,7 @@ impl Breaker {
                 let now = now.unwrap_or_else(|| sh.clock.now());
                 let index = tw.index(sh.clock.ms_floor(now)).max(tw.current());
                 tw.reset(index, total);
-                sh.hot.bucket.store(index, Ordering::Release);
+                sh.set_bucket(index);
             }
             Window::Consecutive { base } => *base = total,
         }
