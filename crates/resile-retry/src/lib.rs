@@ -38,6 +38,16 @@
 //!   the `http` feature, [`AttemptsExtension`] puts an [`Attempts`] in `http::Response`
 //!   extensions).
 //!
+//! # Requirements
+//!
+//! - The request type implements [`CarryDeadline`](resile_core::CarryDeadline): resile-core
+//!   implements it for `http::Request` (feature `http`), primitives, `String` and `Vec`; a type
+//!   that never carries a deadline opts in with `impl CarryDeadline for MyRequest {}`.
+//! - The inner service is `Clone` (each response future keeps the service it called, to retry
+//!   on it).
+//! - Retries wait with `tokio::time`, so a tokio runtime with time enabled must drive the response
+//!   future when a retry happens (a paused test clock works).
+//!
 //! # Why budgets, not just max attempts
 //!
 //! "Retry 3 times" is harmless while a dependency is healthy and harmful when it is not: every
