@@ -29,7 +29,7 @@ const COMPONENT: &str = "fallback";
 /// the knob instead of panicking.
 pub struct FallbackLayerBuilder<Req, Res, E, K = ()> {
     name: Name,
-    key: Box<dyn Fn(&Req) -> K + Send + Sync>,
+    key: Option<Box<dyn Fn(&Req) -> K + Send + Sync>>,
     trigger: Trigger<Res, E>,
     chain: Vec<Link<K, Res, E>>,
     memory: Option<Arc<dyn Memory<K, Res>>>,
@@ -46,7 +46,7 @@ where
     pub(crate) fn new(name: Name) -> Self {
         Self {
             name,
-            key: Box::new(|_: &Req| ()),
+            key: None,
             trigger: Trigger::Default,
             chain: Vec::new(),
             memory: None,
@@ -98,7 +98,7 @@ where
         }
         FallbackLayerBuilder {
             name: self.name,
-            key: Box::new(key),
+            key: Some(Box::new(key)),
             trigger: self.trigger,
             chain: Vec::new(),
             memory: None,

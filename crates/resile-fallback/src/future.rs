@@ -98,59 +98,86 @@ where
 {
     type Output = Result<Res, E>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let shared: &Shared<Req, Res, E, K> = this.shared;
-        loop {
-            match this.state.as_mut().project() {
-                StateProj::Primary { future, .. } => {
-                    let outcome = ready!(future.poll(cx));
-                    let judgement = shared.trigger.judge(&outcome);
-                    let StateReplace::Primary { key, .. } =
-                        this.state.as_mut().project_replace(State::Done)
-                    else {
-                        unreachable!("the state was `Primary` a moment ago")
-                    };
-                    match judgement {
-                        Judgement::Success => {
-                            if let (Some(memory), Ok(response)) = (&shared.memory, &outcome) {
-                                memory.remember(key, response);
-                            }
-                            return Poll::Ready(outcome);
-                        }
-                        Judgement::PassOn => return Poll::Ready(outcome),
-                        Judgement::FallBack => {
-                            shared.stats.triggered.incr();
-                            let collect = shared.wrap_errors && is_box_error::<E>();
-                            let run = Run {
-                                key,
-                                cause: cause_of(&outcome),
-                                primary: outcome,
-                                position: 0,
-                                pending: None,
-                                failures: collect.then(Vec::new),
-                            };
-                            this.state.set(State::Fallback { run });
-                        }
-                    }
-                }
-                StateProj::Fallback { run } => {
-                    let finish = ready!(run.drive(cx, shared));
-                    let StateReplace::Fallback { run } =
-                        this.state.as_mut().project_replace(State::Done)
-                    else {
-                        unreachable!("the state was `Fallback` a moment ago")
-                    };
-                    return Poll::Ready(match finish {
-                        Finish::Answered(response, age) => {
-                            Ok(answered(shared, &run, response, age))
-                        }
-                        Finish::Exhausted => exhausted(shared, run),
-                    });
-                }
-                StateProj::Done => panic!("fallback `ResponseFuture` polled after completion"),
+        // The success path, kept small so it inlines into the caller: the primary answered and
+        // nothing is to be remembered.
+        if let StateProj::Primary { future, .. } = this.state.as_mut().project() {
+            let outcome = ready!(future.poll(cx));
+            let judgement = shared.trigger.judge(&outcome);
+            let done = match judgement {
+                Judgement::Success => shared.memory.is_none(),
+                Judgement::PassOn => true,
+                Judgement::FallBack => false,
+            };
+            if done {
+                // Drops the finished primary future and the key in place, without the whole
+                // state's drop glue.
+                let _ = this.state.as_mut().project_replace(State::Done);
+                return Poll::Ready(outcome);
+            }
+            if let Some(outcome) = after_primary(this.state.as_mut(), shared, outcome, judgement) {
+                return Poll::Ready(outcome);
             }
         }
+        poll_fallbacks(this.state, shared, cx)
+    }
+}
+
+/// The primary finished and its outcome is remembered (returned) or falls back (`None`: the
+/// state is now `Fallback`).
+#[inline(never)]
+fn after_primary<F, Req, Res, E: 'static, K>(
+    mut state: Pin<&mut State<F, Res, E, K>>,
+    shared: &Shared<Req, Res, E, K>,
+    outcome: Result<Res, E>,
+    judgement: Judgement,
+) -> Option<Result<Res, E>> {
+    let StateReplace::Primary { key, .. } = state.as_mut().project_replace(State::Done) else {
+        unreachable!("the state was `Primary` a moment ago")
+    };
+    if judgement != Judgement::FallBack {
+        if let (Some(memory), Ok(response)) = (&shared.memory, &outcome) {
+            memory.remember(key, response);
+        }
+        return Some(outcome);
+    }
+    shared.stats.triggered.incr();
+    let collect = shared.wrap_errors && is_box_error::<E>();
+    let run = Run {
+        key,
+        cause: cause_of(&outcome),
+        primary: outcome,
+        position: 0,
+        pending: None,
+        failures: collect.then(Vec::new),
+    };
+    state.set(State::Fallback { run });
+    None
+}
+/// Drives the fallback chain.
+#[cold]
+#[inline(never)]
+fn poll_fallbacks<F, Req, Res: MarkDegraded, E: 'static, K>(
+    mut state: Pin<&mut State<F, Res, E, K>>,
+    shared: &Shared<Req, Res, E, K>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<Res, E>> {
+    match state.as_mut().project() {
+        StateProj::Fallback { run } => {
+            let finish = ready!(run.drive(cx, shared));
+            let StateReplace::Fallback { run } = state.as_mut().project_replace(State::Done) else {
+                unreachable!("the state was `Fallback` a moment ago")
+            };
+            Poll::Ready(match finish {
+                Finish::Answered(response, age) => Ok(answered(shared, &run, response, age)),
+                Finish::Exhausted => exhausted(shared, run),
+            })
+        }
+        StateProj::Primary { .. } => unreachable!("the primary's outcome is handled first"),
+        StateProj::Done => panic!("fallback `ResponseFuture` polled after completion"),
     }
 }
 

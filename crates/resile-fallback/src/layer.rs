@@ -18,7 +18,8 @@ use crate::trigger::Trigger;
 /// What every service built from one layer shares.
 pub(crate) struct Shared<Req, Res, E, K> {
     pub(crate) name: Name,
-    pub(crate) key: Box<dyn Fn(&Req) -> K + Send + Sync>,
+    /// `None`: the default, `K = ()`, made without a call.
+    pub(crate) key: Option<Box<dyn Fn(&Req) -> K + Send + Sync>>,
     pub(crate) trigger: Trigger<Res, E>,
     pub(crate) chain: Box<[Link<K, Res, E>]>,
     pub(crate) memory: Option<Arc<dyn Memory<K, Res>>>,
@@ -28,7 +29,16 @@ pub(crate) struct Shared<Req, Res, E, K> {
     pub(crate) labels: Arc<[Name]>,
 }
 
-impl<Req, Res, E, K> Shared<Req, Res, E, K> {
+impl<Req, Res: 'static, E: 'static, K: 'static> Shared<Req, Res, E, K> {
+    /// The request key for `req`.
+    #[inline]
+    pub(crate) fn key_of(&self, req: &Req) -> K {
+        match &self.key {
+            Some(key) => key(req),
+            None => unit_key::<K>(),
+        }
+    }
+
     pub(crate) fn handle(&self) -> FallbackHandle {
         FallbackHandle {
             dependency: self.name.clone(),
@@ -39,6 +49,20 @@ impl<Req, Res, E, K> Shared<Req, Res, E, K> {
                 .clone()
                 .map(|m| m as Arc<dyn crate::last_good::CacheControl>),
         }
+    }
+}
+
+/// The default request key, `()`, as a `K` (the builder leaves `key` unset only while `K` is
+/// `()`). The type check folds away at compile time: no call, no branch.
+#[inline]
+fn unit_key<K: 'static>() -> K {
+    let mut unit = Some(());
+    match (&mut unit as &mut dyn std::any::Any).downcast_mut::<Option<K>>() {
+        Some(slot) => match slot.take() {
+            Some(k) => k,
+            None => unreachable!("the unit key was just made"),
+        },
+        None => unreachable!("a layer without a request key has `K = ()`"),
     }
 }
 

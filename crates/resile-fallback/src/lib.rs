@@ -9,7 +9,9 @@
 //!   the **primary's** error, with the fallbacks' errors attached ([`FallbackExhausted`]).
 //! - [`Degraded`]: every answer a fallback gives is marked — an extension on
 //!   `http::Response` (feature `http`), a field of [`Degradable<T>`], or your own type through
-//!   [`MarkDegraded`] — so an API can say `degraded: true`.
+//!   [`MarkDegraded`] — so an API can say `degraded: true`. The response type must implement
+//!   [`MarkDegraded`]; for a type that cannot carry the marker, `impl MarkDegraded for T {}`
+//!   (plain numbers, strings, `Vec` and `Option` already do).
 //! - [`FallbackEvent`]s (info and warn, never error) and [`FallbackHandle`] counters.
 //! - [`gather`]: run several named sources concurrently under one deadline and build the
 //!   response from whichever answered, knowing what is missing.
@@ -103,12 +105,21 @@
 //! already holds); [`keep_request`](FallbackLayerBuilder::keep_request) clones the whole request
 //! (`Req: Clone`), which is honest but costs a clone on every call.
 //!
-//! On the success path the layer adds: the key function, one check of the outcome (no call at
-//! all with the default classifier), and one reference-count increment and decrement (the
-//! future holds the layer's shared configuration, so it can run the chain after the primary
-//! failed). No allocation. The degraded path allocates only for what it must: an async or
-//! service fallback's boxed future, and the error list when every fallback failed. The
-//! last-known-good cache, when configured, inserts a clone of every successful response.
+//! On the success path the layer adds the key function (nothing with the default `()` key), one
+//! look at the outcome (no call at all with the default classifier) and no allocation. The
+//! response future must be able to run the chain after the primary failed — even if every
+//! service has been dropped meanwhile — so it holds the layer's configuration:
+//!
+//! - by default through a reference count, taken from a per-thread stripe so that cores do not
+//!   fight over one counter: one atomic increment and one decrement per call (≈ 18 ns on the
+//!   2-core VM of the benchmarks, loaded);
+//! - after [`FallbackLayer::leak`], through a plain `&'static` pointer: ≈ 4 ns per call, for
+//!   layers built once at start-up (the configuration is then never freed).
+//!
+//! The degraded path allocates only for what it must: an async or service fallback's boxed
+//! future, and the error list when every fallback failed (a value or function fallback adds no
+//! allocation). The last-known-good cache, when configured, inserts a clone of every successful
+//! response into `moka` (about a microsecond and a few allocations per success).
 //!
 //! # When every fallback fails
 //!

@@ -102,7 +102,7 @@ where
     fn call(&mut self, req: Req) -> Self::Future {
         // The key is taken before the primary consumes the request; the future never needs the
         // inner service, so it is not moved out.
-        let key = (self.shared.key)(&req);
+        let key = self.shared.key_of(&req);
         let future = self.inner.call(req);
         ResponseFuture::new(future, key, self.shared.ticket())
     }
