@@ -3,7 +3,13 @@
 //! the degraded path (the inner service fails at once and a fixed value answers).
 //!
 //! - `fallback/success`: one thread, ns/call; `ALLOCS` lines give allocations/call.
-//! - `fallback/degraded`: one thread, every call falls back to a value.
+//!   `resile` is the default layer (the response future holds a striped reference count to the
+//!   configuration), `resile_leaked` the same layer after `FallbackLayer::leak` (a `&'static`
+//!   pointer), `resile_request_key` adds a request key and a function fallback,
+//!   `resile_last_known_good` remembers every success in the `moka` cache.
+//! - `fallback/degraded`: one thread, every call falls back to a value; `failing` is the bare
+//!   failing service (its `io::Error` allocates), so the layer's own allocations are the
+//!   difference.
 //! - `fallback/threads`: N threads sharing one layer (a clone of the service each).
 //!
 //! Run with
