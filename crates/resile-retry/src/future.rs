@@ -187,7 +187,15 @@ where
                 }
                 Phase::Readying => {
                     let stop = match this.service.poll_ready(cx) {
-                        Poll::Ready(Ok(())) => None,
+                        // Ready, but a late wake-up may have carried us past the start-by time.
+                        Poll::Ready(Ok(())) => match this.deadline.and_then(|d| config.start_by(d))
+                        {
+                            Some(start_by) if Instant::now() >= start_by => {
+                                let last = this.last.take().expect("kept while waiting");
+                                Some((last, StopReason::DeadlineReached))
+                            }
+                            _ => None,
+                        },
                         Poll::Ready(Err(e)) => Some((Err(e), StopReason::ServiceFailed)),
                         Poll::Pending => {
                             let Some(sleep) = this.sleep.as_mut().as_pin_mut() else {

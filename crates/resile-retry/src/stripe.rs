@@ -12,14 +12,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// At most this many slots per striped structure.
 const MAX_STRIPES: usize = 64;
+/// At least this many, so that a few busy threads rarely share a slot even on small machines.
+const MIN_STRIPES: usize = 8;
 
-/// The number of stripes for this machine: the next power of two of the available cores,
-/// between 1 and 64.
+/// The number of stripes for this machine: twice the available cores, rounded up to a power of
+/// two, between 8 and 64. Threads get indices in the order they first use a striped structure,
+/// so the runtime's worker threads usually get slots of their own.
 pub(crate) fn default_stripes() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores * 2)
         .next_power_of_two()
-        .clamp(1, MAX_STRIPES)
+        .clamp(MIN_STRIPES, MAX_STRIPES)
 }
 
 static NEXT_INDEX: AtomicUsize = AtomicUsize::new(0);
@@ -102,7 +105,7 @@ mod tests {
     #[test]
     fn stripes_are_a_power_of_two_and_padded() {
         let n = default_stripes();
-        assert!(n.is_power_of_two() && n <= MAX_STRIPES);
+        assert!(n.is_power_of_two() && (MIN_STRIPES..=MAX_STRIPES).contains(&n));
         assert_eq!(std::mem::align_of::<Padded<u8>>(), 128);
     }
 

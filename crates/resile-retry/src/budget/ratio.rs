@@ -25,8 +25,8 @@ const MAX_PER_SECOND: f64 = 1_000_000.0;
 ///
 /// A request (first attempt) is one increment of a per-thread padded counter (a plain load and
 /// store, no locked instruction): no clock read, no cache line shared between cores, so
-/// throughput grows with cores. With more threads than stripes (the next power of two of the
-/// core count, up to 64), two threads may share a stripe and a racing increment may be lost,
+/// throughput grows with cores. With more threads than stripes (twice the core count, rounded
+/// up to a power of two, between 8 and 64), two threads may share a stripe and a racing increment may be lost,
 /// which only makes the budget stricter. A retry reads the clock,
 /// sums the counters and takes its token with a compare-and-swap on the only shared counter: the
 /// budget can never be overdrawn, however many threads retry at once.
