@@ -28,7 +28,7 @@ pin_project! {
         Called {
             #[pin]
             fut: F,
-            guard: Option<Guard>,
+            guard: Guard,
             classifier: C,
         },
         Rejected {
@@ -42,7 +42,7 @@ impl<F, C> ResponseFuture<F, C> {
         Self {
             state: State::Called {
                 fut,
-                guard: Some(guard),
+                guard,
                 classifier,
             },
         }
@@ -56,7 +56,7 @@ impl<F, C> ResponseFuture<F, C> {
 
     /// Whether this call was admitted as a half-open probe.
     pub fn is_probe(&self) -> bool {
-        matches!(&self.state, State::Called { guard: Some(g), .. } if g.is_probe())
+        matches!(&self.state, State::Called { guard, .. } if guard.is_probe())
     }
 
     /// Whether this call was rejected without reaching the inner service.
@@ -82,9 +82,7 @@ where
                 classifier,
             } => {
                 let result = ready!(fut.poll(cx));
-                if let Some(guard) = guard.take() {
-                    guard.finish(classifier.classify(&result));
-                }
+                guard.finish(classifier.classify(&result));
                 Poll::Ready(result.map_err(Into::into))
             }
             StateProj::Rejected { error } => match error.take() {
@@ -98,8 +96,8 @@ where
 impl<F, C> fmt::Debug for ResponseFuture<F, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
-            State::Called { guard: Some(_), .. } => "called",
-            State::Called { guard: None, .. } => "finished",
+            State::Called { guard, .. } if guard.is_done() => "finished",
+            State::Called { .. } => "called",
             State::Rejected { .. } => "rejected",
         };
         f.debug_struct("ResponseFuture")

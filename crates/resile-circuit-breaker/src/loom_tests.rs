@@ -87,7 +87,7 @@ fn loom_concurrent_failures_trip_exactly_once() {
             .map(|_| {
                 let b = b.clone();
                 thread::spawn(move || {
-                    if let Ok(guard) = b.admit() {
+                    if let Ok(mut guard) = b.admit() {
                         guard.finish(Verdict::retryable_failure());
                     }
                 })
@@ -117,7 +117,7 @@ fn loom_concurrent_window_failures_trip_exactly_once() {
             .map(|_| {
                 let b = b.clone();
                 thread::spawn(move || {
-                    if let Ok(guard) = b.admit() {
+                    if let Ok(mut guard) = b.admit() {
                         guard.finish(Verdict::retryable_failure());
                     }
                 })

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use resile_core::CircuitOpen;
 
+use super::shard::lease;
 use super::{Breaker, Guard, Ticket};
 use crate::event::{CircuitBreakerEvent, EventKind};
 use crate::probe::Admission;
@@ -27,7 +28,7 @@ impl Breaker {
     #[inline]
     fn closed_guard(&self) -> Guard {
         let start = self.shared.needs_start.then(|| self.shared.clock.now());
-        Guard::new(self.shard().clone(), Ticket::Closed, start)
+        Guard::new(lease(self.shard()), Ticket::Closed, start)
     }
 
     #[cold]
@@ -59,7 +60,7 @@ impl Breaker {
                         Admission::Admitted => {
                             let start = sh.needs_start.then_some(now);
                             return Ok(Guard::new(
-                                self.shard().clone(),
+                                lease(self.shard()),
                                 Ticket::Probe(w.generation()),
                                 start,
                             ));

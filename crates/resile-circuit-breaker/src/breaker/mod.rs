@@ -43,8 +43,8 @@ pub(crate) enum Model {
     Consecutive,
 }
 
-/// What every call reads, on its own cache lines.
-#[repr(align(128))]
+/// What every call reads, on its own cache line.
+#[repr(align(64))]
 #[derive(Debug)]
 pub(crate) struct Hot {
     /// The packed [`Word`].

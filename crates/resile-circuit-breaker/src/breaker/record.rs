@@ -7,6 +7,7 @@ use std::time::Duration;
 use resile_core::Verdict;
 use tokio::time::Instant;
 
+use super::shard::give_back;
 use super::{Breaker, Model, Shard};
 use crate::config::DroppedCalls;
 use crate::probe::ProbeEnd;
@@ -80,7 +81,8 @@ impl Outcome {
 /// Held by a response future from admission until its outcome is recorded. Dropping it
 /// unrecorded records the call as dropped (and gives back a probe slot).
 pub(crate) struct Guard {
-    shard: Arc<Shard>,
+    /// Always `Some` until dropped (then handed back to the thread's spares).
+    shard: Option<Arc<Shard>>,
     ticket: Ticket,
     start: Option<Instant>,
 }
@@ -97,10 +99,15 @@ impl fmt::Debug for Guard {
 impl Guard {
     pub(crate) fn new(shard: Arc<Shard>, ticket: Ticket, start: Option<Instant>) -> Self {
         Self {
-            shard,
+            shard: Some(shard),
             ticket,
             start,
         }
+    }
+
+    /// Whether the outcome has been recorded.
+    pub(crate) fn is_done(&self) -> bool {
+        self.ticket == Ticket::Done
     }
 
     /// Whether this call is a half-open probe.
@@ -108,11 +115,19 @@ impl Guard {
         matches!(self.ticket, Ticket::Probe(_))
     }
 
-    /// Records the classified outcome of the finished call.
+    /// Records the classified outcome of the finished call (once; later calls do nothing).
     #[inline]
-    pub(crate) fn finish(mut self, verdict: Verdict) {
+    pub(crate) fn finish(&mut self, verdict: Verdict) {
         let ticket = std::mem::replace(&mut self.ticket, Ticket::Done);
-        let sh = &*self.shard.shared;
+        let Some(shard) = self.shard.as_deref() else {
+            return;
+        };
+        let sh = &*shard.shared;
+        // The common case: a success in the closed state with no clock to read.
+        if ticket == Ticket::Closed && !sh.needs_end && verdict == Verdict::Success {
+            record_success(shard);
+            return;
+        }
         let now = (sh.needs_end || matches!(ticket, Ticket::Probe(_))).then(|| sh.clock.now());
         let slow = match (sh.config.slow, self.start, now) {
             (Some(cfg), Some(start), Some(now)) => {
@@ -120,21 +135,41 @@ impl Guard {
             }
             _ => false,
         };
-        record(
-            &self.shard,
-            ticket,
-            Outcome::from_verdict(verdict, slow),
-            now,
-        );
+        record(shard, ticket, Outcome::from_verdict(verdict, slow), now);
     }
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let ticket = std::mem::replace(&mut self.ticket, Ticket::Done);
-        if ticket != Ticket::Done {
-            let outcome = Outcome::dropped(self.shard.shared.config.dropped);
-            record(&self.shard, ticket, outcome, None);
+        let Some(shard) = self.shard.take() else {
+            return;
+        };
+        if self.ticket != Ticket::Done {
+            let outcome = Outcome::dropped(shard.shared.config.dropped);
+            record(&shard, self.ticket, outcome, None);
+        }
+        give_back(shard);
+    }
+}
+
+/// A closed-state success without slow-call or time-window bookkeeping.
+#[inline]
+fn record_success(shard: &Shard) {
+    let sh = &*shard.shared;
+    if !Word(sh.hot.state.load(Ordering::Relaxed)).records() {
+        return;
+    }
+    shard.add_call();
+    match sh.model {
+        Model::Consecutive => {
+            if sh.hot.consecutive.load(Ordering::Relaxed) != 0 {
+                sh.hot.consecutive.store(0, Ordering::Relaxed);
+            }
+        }
+        _ => {
+            if sh.hot.armed.load(Ordering::Relaxed) {
+                shard.with_breaker(|b| b.reevaluate(None));
+            }
         }
     }
 }
@@ -176,13 +211,12 @@ fn record_closed(shard: &Shard, o: Outcome, now: Option<Instant>) {
         }
         Model::Time => {
             let now = now.unwrap_or_else(|| sh.clock.now());
-            if fast_success {
-                if sh.clock.nanos(now) < sh.hot.bucket_end.load(Ordering::Relaxed)
-                    && !sh.hot.armed.load(Ordering::Relaxed)
-                {
-                    shard.add_call();
-                    return;
-                }
+            if fast_success
+                && sh.clock.nanos(now) < sh.hot.bucket_end.load(Ordering::Relaxed)
+                && !sh.hot.armed.load(Ordering::Relaxed)
+            {
+                shard.add_call();
+                return;
             }
             shard.with_breaker(|b| b.record_locked(o, Some(now)));
         }
