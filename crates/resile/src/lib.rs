@@ -10,7 +10,7 @@
 //! - **[`Resilience`]** builds it: [`Resilience::new`] for any service,
 //!   `Resilience::http` (feature `http`) and `Resilience::grpc` (feature `grpc`) for HTTP
 //!   clients and tonic channels. Every knob has a documented default ([`settings`]); a bad
-//!   one is a [`ConfigError`](resile_core::ConfigError) naming its key path.
+//!   one is a [`ConfigError`] naming its key path.
 //! - The result, a [`ResilienceLayer`], makes one concrete service type ([`Protected`]): no
 //!   boxing, no allocation per call; it stays `Clone` when the client is (no `tower::Buffer`).
 //!   Its handles show the breaker, the bulkhead and the budget, and [`health`](ResilienceLayer::health)

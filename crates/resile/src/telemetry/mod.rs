@@ -4,6 +4,11 @@
 //! A stack built with telemetry off (or with neither feature compiled in) attaches no
 //! listener and reads no clock for it: the layers' events are never even built.
 
+#![cfg_attr(
+    not(all(feature = "tracing", feature = "metrics")),
+    allow(clippy::unused_self)
+)]
+
 mod attempt;
 #[cfg(feature = "metrics")]
 pub(crate) mod instruments;
@@ -99,14 +104,16 @@ impl Telemetry {
         }
     }
 
-    pub(crate) fn tracing_on(&self) -> bool {
+    /// Whether `tracing` events are on.
+    pub fn tracing_on(&self) -> bool {
         #[cfg(feature = "tracing")]
         return self.tracing;
         #[cfg(not(feature = "tracing"))]
         false
     }
 
-    pub(crate) fn metrics_on(&self) -> bool {
+    /// Whether `metrics` instruments are on.
+    pub fn metrics_on(&self) -> bool {
         #[cfg(feature = "metrics")]
         return self.metrics.is_some();
         #[cfg(not(feature = "metrics"))]
