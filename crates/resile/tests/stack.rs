@@ -1,0 +1,246 @@
+//! The facade's stack, on a paused clock: the order of the layers, the deadline, the errors.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use resile::circuit_breaker::State;
+use resile::{DependencyError, Resilience};
+use resile_core::{BoxError, ErrorKind, find, kind_of};
+use tokio::time::Instant;
+use tower::{Layer, Service, ServiceExt};
+
+type Calls = Arc<AtomicU32>;
+
+/// A service that fails its first `fail` calls, then echoes; `delay` before every answer.
+fn flaky(
+    fail: u32,
+    delay: Duration,
+) -> (
+    Calls,
+    impl Service<u32, Response = u32, Error = BoxError, Future: Send> + Clone + Send,
+) {
+    let calls = Calls::default();
+    let seen = calls.clone();
+    let svc = tower::service_fn(move |x: u32| {
+        let n = seen.fetch_add(1, Ordering::SeqCst) + 1;
+        async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            if n <= fail {
+                Err(BoxError::from(format!("failure {n}")))
+            } else {
+                Ok(x)
+            }
+        }
+    });
+    (calls, svc)
+}
+
+fn dep_error(err: &BoxError) -> &DependencyError {
+    find::<DependencyError>(&**err).expect("every error leaving the stack is a DependencyError")
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_until_success_and_the_breaker_counts_every_attempt() {
+    let layer = Resilience::new("users")
+        .backoff(
+            resile::settings::BackoffKind::Constant,
+            Duration::from_millis(10),
+            Duration::from_millis(10),
+        )
+        .build()
+        .unwrap();
+    let (calls, svc) = flaky(2, Duration::ZERO);
+    let svc = layer.layer(svc);
+    assert_eq!(svc.oneshot(7).await.unwrap(), 7);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    let m = layer.breaker().metrics();
+    assert_eq!(
+        (m.calls, m.failures),
+        (3, 2),
+        "every attempt passes the breaker"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_exhausted_request_says_how_many_attempts_and_keeps_the_source() {
+    let layer = Resilience::new("users")
+        .max_attempts(3)
+        .backoff(
+            resile::settings::BackoffKind::Constant,
+            Duration::from_millis(10),
+            Duration::from_millis(10),
+        )
+        .build()
+        .unwrap();
+    let (_, svc) = flaky(u32::MAX, Duration::ZERO);
+    let err = layer.layer(svc).oneshot(1).await.unwrap_err();
+    let dep = dep_error(&err);
+    assert_eq!(dep.dependency(), "users");
+    assert_eq!(dep.attempts(), 3);
+    assert_eq!(dep.kind(), None);
+    assert_eq!(dep.kind_name(), "dependency_error");
+    assert!(
+        dep.may_retry_later(),
+        "the default classifier calls errors retryable"
+    );
+    assert_eq!(dep.inner().to_string(), "failure 3");
+    assert!(dep.operation().is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_open_breaker_stops_the_retries_at_once() {
+    let layer = Resilience::new("users").build().unwrap();
+    let (calls, svc) = flaky(0, Duration::ZERO);
+    let svc = layer.layer(svc);
+    layer.breaker().force_open();
+    let start = Instant::now();
+    let err = svc.oneshot(1).await.unwrap_err();
+    assert_eq!(
+        start.elapsed(),
+        Duration::ZERO,
+        "no backoff: an open circuit is not retried"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    let dep = dep_error(&err);
+    assert_eq!(dep.kind(), Some(ErrorKind::CircuitOpen));
+    assert_eq!(dep.attempts(), 1);
+    assert!(dep.may_retry_later());
+    assert!(dep.retry_after().is_some());
+    assert_eq!(kind_of(&*err), Some(ErrorKind::CircuitOpen));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_total_timeout_bounds_every_attempt_and_backoff() {
+    let layer = Resilience::new("slow")
+        .total_timeout(Duration::from_millis(2_500))
+        .attempt_timeout(Duration::from_secs(1))
+        .max_attempts(10)
+        .backoff(
+            resile::settings::BackoffKind::Constant,
+            Duration::from_millis(100),
+            Duration::from_millis(100),
+        )
+        .build()
+        .unwrap();
+    let (calls, svc) = flaky(0, Duration::from_secs(60));
+    let start = Instant::now();
+    let err = layer.layer(svc).oneshot(1).await.unwrap_err();
+    assert_eq!(start.elapsed(), Duration::from_millis(2_500));
+    let dep = dep_error(&err);
+    assert_eq!(dep.kind(), Some(ErrorKind::DeadlineExceeded));
+    // 1 s attempt, 100 ms backoff, 1 s attempt, 100 ms backoff, cut at 2.5 s.
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_bulkhead_permit_covers_all_attempts_of_a_request() {
+    let layer = Resilience::new("users")
+        .max_concurrent(1)
+        .backoff(
+            resile::settings::BackoffKind::Constant,
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        )
+        .build()
+        .unwrap();
+    let (calls, svc) = flaky(1, Duration::ZERO);
+    let svc = layer.layer(svc);
+    // The first request fails once and sleeps 1 s before its retry, holding the permit.
+    let first = tokio::spawn(svc.clone().oneshot(1));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(layer.bulkhead().in_flight(), 1);
+    let err = svc.clone().oneshot(2).await.unwrap_err();
+    let dep = dep_error(&err);
+    assert_eq!(dep.kind(), Some(ErrorKind::BulkheadFull));
+    assert_eq!(dep.attempts(), 0, "rejected before the retry layer");
+    assert_eq!(first.await.unwrap().unwrap(), 1);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(layer.bulkhead().in_flight(), 0, "the permit is back");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_breaker_opens_under_an_outage_and_health_says_so() {
+    let layer = Resilience::new("users")
+        .max_attempts(1)
+        .breaker_window_calls(10)
+        .minimum_calls(5)
+        .build()
+        .unwrap();
+    let (_, svc) = flaky(u32::MAX, Duration::ZERO);
+    let mut svc = layer.layer(svc);
+    for _ in 0..5 {
+        let _ = svc.ready().await.unwrap().call(1).await;
+    }
+    assert_eq!(layer.breaker().state(), State::Open);
+    let health = layer.health();
+    assert!(!health.healthy);
+    assert_eq!(health.circuit.state, "open");
+    assert_eq!(health.circuit.failures, 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fallback_answers_and_marks_the_answer_degraded() {
+    let layer = Resilience::new("prices")
+        .max_attempts(1)
+        .fallback(|fb| fb.value(resile::Degradable::new(0u32)))
+        .unwrap()
+        .build()
+        .unwrap();
+    let down = tower::service_fn(|_: u32| async {
+        Err::<resile::Degradable<u32>, BoxError>("down".into())
+    });
+    let answer = layer.layer(down).oneshot(1).await.unwrap();
+    assert_eq!(*answer.get(), 0);
+    assert!(answer.is_degraded());
+    assert_eq!(answer.degraded().unwrap().dependency(), "prices");
+}
+
+#[tokio::test(start_paused = true)]
+async fn invalid_settings_are_refused_with_their_key_path() {
+    let err = Resilience::new("users")
+        .attempt_timeout(Duration::from_secs(60))
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field(), "attempt_timeout");
+    let err = Resilience::new("users")
+        .max_attempts(0)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field(), "retry.max_attempts");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_disabled_breaker_never_opens() {
+    let layer = Resilience::new("users")
+        .max_attempts(1)
+        .minimum_calls(1)
+        .configure(|s| s.circuit_breaker.enabled = false)
+        .build()
+        .unwrap();
+    let (_, svc) = flaky(u32::MAX, Duration::ZERO);
+    let mut svc = layer.layer(svc);
+    for _ in 0..30 {
+        let _ = svc.ready().await.unwrap().call(1).await;
+    }
+    assert_eq!(layer.breaker().state(), State::Disabled);
+}
+
+#[test]
+fn stacks_layers_futures_and_handles_are_send_sync_and_clone() {
+    fn send_sync<T: Send + Sync>() {}
+    fn clone<T: Clone>() {}
+    type Svc = tower::util::ServiceFn<fn(u32) -> std::future::Ready<Result<u32, std::io::Error>>>;
+    type Stack = resile::Protected<Svc>;
+    send_sync::<Stack>();
+    clone::<Stack>();
+    send_sync::<<Stack as Service<u32>>::Future>();
+    send_sync::<resile::ResilienceLayer>();
+    clone::<resile::ResilienceLayer>();
+    send_sync::<DependencyError>();
+    send_sync::<resile::HealthSnapshot>();
+    send_sync::<resile::telemetry::Telemetry>();
+    send_sync::<resile::Resilience>();
+}
