@@ -186,8 +186,8 @@ impl<C> Builder<C> {
     }
 
     /// How many per-thread counter shards the breaker keeps (default: the next power of two
-    /// of the available cores, at most 32; 1 to 1024, rounded up to a power of two). Each
-    /// costs 128 bytes; fewer shards than busy cores cost throughput, not correctness.
+    /// of the available cores, at most 32; 1 to 1024, rounded up to a power of two). Each shard
+    /// costs about 160 bytes; fewer shards than busy cores cost throughput, not correctness.
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = Some(shards);
         self

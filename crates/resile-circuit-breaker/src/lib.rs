@@ -133,12 +133,33 @@
 //!
 //! # Cost and concurrency
 //!
-//! In the closed state a call costs one atomic load of the state word, and its success one
-//! increment of a counter on the calling thread's own shard (plus the shard's reference
-//! count): no allocation, no lock, no clock read (unless a time window or slow-call threshold
-//! needs one), and no write to memory another core writes — so throughput grows with cores.
-//! Failures, slow calls and transitions take a short lock. A rejection reads the clock (to
-//! report the time until a probe) and allocates its error box.
+//! In the closed state a call reads the state word (one atomic load of a line no call
+//! writes), and its success increments a counter on the calling thread's own shard: one
+//! atomic add, no lock, no allocation, no clock read (unless a time window or a slow-call
+//! threshold needs one), and no write to memory another core writes — so throughput grows with
+//! cores instead of collapsing. The response future holds its thread's shard handle, which a
+//! thread keeps as a spare between calls (at most four, one per breaker called in turn), so
+//! the handle's reference count is not touched either in steady state.
+//!
+//! Failures, slow calls and transitions take a short lock (never held while user code —
+//! a classifier or a listener — runs). A rejection reads the clock (to report the time until
+//! a probe) and allocates its error box, as tower's `BoxError` requires.
+//!
+//! Memory is fixed when the breaker is built: about 700 bytes, plus 4 bytes per count-window slot
+//! or 32 bytes per time bucket, plus 160 bytes per shard (one per core, rounded up to a power
+//! of two, at most 32; see [`Builder::shards`]). Traffic never grows it.
+//!
+//! # Exactness under concurrency
+//!
+//! The count window holds exactly the last N outcomes in the order their totals were
+//! counted: every success bumps a shard counter, every failure is placed at the running total
+//! (the sum of the shards) when it is recorded. Outcomes that finish at the same instant on
+//! different cores have no order of their own; one may be counted on either side of another,
+//! which moves the window's edge by at most a few calls and never loses or double-counts one.
+//! The time window is exact to its bucket: a call is counted in the bucket of the moment it
+//! finished (a call finishing exactly as another thread starts a new bucket may land in the
+//! previous one). Half-open admission is exact: never more than N probes, whatever the
+//! concurrency (checked with loom).
 //!
 //! [tower]: https://docs.rs/tower
 

@@ -8,9 +8,10 @@
 //! Better still, a thread keeps a few spare shard handles ([`lease`] / [`give_back`]): a
 //! finished call leaves its handle in the thread's spares and the next call on that thread
 //! takes it back, so in steady state a call moves an `Arc` instead of incrementing and
-//! decrementing its count — two atomic read-modify-writes saved per call. A spare holds the
-//! shard (counters and the read-mostly state; no user data) of a breaker alive until the
-//! thread needs the slot for another breaker, or exits.
+//! decrementing its count — two atomic read-modify-writes saved per call. A thread keeps at
+//! most four spares; a spare of a breaker that has since been dropped is released the next
+//! time the thread misses its spares (or when it exits), and a handle whose breaker is gone
+//! is never kept.
 
 use std::cell::Cell;
 use std::sync::atomic::AtomicUsize;
@@ -81,13 +82,36 @@ pub(crate) fn lease(shard: &Arc<Shard>) -> Arc<Shard> {
     });
     match spare {
         Ok(Some(arc)) => arc,
-        _ => shard.clone(),
+        _ => {
+            purge_dead();
+            shard.clone()
+        }
     }
+}
+
+/// Drops spares whose breaker is gone (on a miss only, so the hit path stays short).
+#[cold]
+fn purge_dead() {
+    let _ = SPARE.try_with(|s| {
+        for (addr, arc) in s.addr.iter().zip(&s.arc) {
+            if let Some(a) = arc.take() {
+                if a.breaker.strong_count() == 0 {
+                    addr.set(0);
+                    drop(a);
+                } else {
+                    arc.set(Some(a));
+                }
+            }
+        }
+    });
 }
 
 /// Keeps a finished call's handle as a spare for the thread's next call.
 #[inline]
 pub(crate) fn give_back(arc: Arc<Shard>) {
+    if arc.breaker.strong_count() == 0 {
+        return; // the breaker is gone: keep nothing of it
+    }
     let addr = Arc::as_ptr(&arc) as usize;
     let _ = SPARE.try_with(move |s| {
         let slot = s
@@ -203,6 +227,20 @@ mod tests {
             assert_eq!(total.calls, 20, "every call counted once");
             assert_eq!(total.failures, 10);
         }
+    }
+
+    #[test]
+    fn spares_do_not_keep_a_dropped_breaker_alive() {
+        let b = breaker();
+        let shared = Arc::downgrade(&b.shared);
+        drop(b.admit().unwrap()); // a spare now holds the shard, which holds `shared`
+        drop(b);
+        let other = breaker();
+        drop(other.admit().unwrap()); // a miss: dead spares are purged
+        assert!(
+            shared.upgrade().is_none(),
+            "the dropped breaker's state was released"
+        );
     }
 
     #[test]
