@@ -233,3 +233,39 @@ async fn manual_calls_that_change_nothing_publish_nothing() {
     assert_eq!(rec.transitions().len(), 1);
     assert_eq!(h.name(), "dep");
 }
+
+#[tokio::test(start_paused = true)]
+async fn one_listener_list_can_serve_several_breakers() {
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = seen.clone();
+    let shared = resile_core::Listeners::new().with(move |e: &CircuitBreakerEvent| {
+        if matches!(e.event(), EventKind::StateTransition { .. }) {
+            sink.lock().unwrap().push(e.dependency().to_owned());
+        }
+    });
+    let a = resile_circuit_breaker::CircuitBreakerLayer::builder("a")
+        .classifier(classify as Classifier)
+        .count_window(2)
+        .listeners(shared.clone());
+    let b = resile_circuit_breaker::CircuitBreakerLayer::builder("b")
+        .classifier(classify as Classifier)
+        .count_window(2)
+        .listeners(shared);
+    let (mut a, _, _) = service(a);
+    let (mut b, _, _) = service(b);
+    calls(&mut a, Call::Fail, 2).await;
+    calls(&mut b, Call::Fail, 2).await;
+    assert_eq!(*seen.lock().unwrap(), ["a", "b"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn trip_model_can_be_set_directly() {
+    let (mut svc, h, _) = service(
+        builder()
+            .trip_model(resile_circuit_breaker::TripModel::ConsecutiveFailures { threshold: 2 }),
+    );
+    calls(&mut svc, Call::Fail, 1).await;
+    assert_eq!(h.state(), State::Closed);
+    calls(&mut svc, Call::Fail, 1).await;
+    assert_eq!(h.state(), State::Open);
+}
