@@ -16,7 +16,7 @@ use crate::thread_index::default_shards;
 pub const DEFAULT_MAX_CONCURRENT: usize = 25;
 
 /// The largest limit a bulkhead accepts.
-pub const MAX_LIMIT: usize = u32::MAX as usize;
+pub const MAX_LIMIT: usize = i32::MAX as usize;
 
 /// The most shards a permit pool may have.
 pub const MAX_SHARDS: usize = 1024;

@@ -198,3 +198,42 @@ fn loom_a_cancelled_waiter_hands_its_grant_to_the_next() {
         all_returned(&p);
     });
 }
+
+#[test]
+fn loom_a_take_from_an_empty_shard_never_mints_a_permit() {
+    model(|| {
+        // One shard: the optimistic take, a waiter's sweep and a release all meet on it.
+        let p = Arc::new(Permits::new(1, 1, true));
+        let used = InUse::new(1);
+        let held = p.try_acquire(0).expect("a free permit");
+        used.now.fetch_add(1, Ordering::SeqCst); // `held` is in use until the releaser drops it
+        let taker = {
+            let (p, used) = (p.clone(), used.clone());
+            thread::spawn(move || {
+                if let Some(permit) = p.try_acquire(0) {
+                    used.hold(permit);
+                }
+            })
+        };
+        let waiter = {
+            let (p, used) = (p.clone(), used.clone());
+            thread::spawn(move || {
+                let mut w = p.enqueue();
+                if w.poll_waker(Waker::noop()).is_ready() {
+                    used.hold(p.granted(0));
+                }
+            })
+        };
+        let releaser = {
+            let used = used.clone();
+            thread::spawn(move || {
+                used.now.fetch_sub(1, Ordering::SeqCst);
+                drop(held);
+            })
+        };
+        taker.join().unwrap();
+        waiter.join().unwrap();
+        releaser.join().unwrap();
+        all_returned(&p);
+    });
+}

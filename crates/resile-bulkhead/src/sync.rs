@@ -2,12 +2,12 @@
 //! standard library's otherwise.
 
 #[cfg(all(test, resile_loom))]
-pub(crate) use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicIsize, AtomicU64, AtomicUsize, Ordering};
 #[cfg(all(test, resile_loom))]
 pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
 
 #[cfg(not(all(test, resile_loom)))]
-pub(crate) use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+pub(crate) use std::sync::atomic::{AtomicIsize, AtomicU64, AtomicUsize, Ordering};
 #[cfg(not(all(test, resile_loom)))]
 pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
 
