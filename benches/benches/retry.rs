@@ -73,7 +73,12 @@ fn single(c: &mut Criterion) {
     let g = "retry/single";
     bench_single(c, g, "bare", bare());
     bench_single(c, g, "tower_retry_tps_budget", tower_retry());
-    bench_single(c, g, "tower_resilience_retry_budget", tower_resilience_retry());
+    bench_single(
+        c,
+        g,
+        "tower_resilience_retry_budget",
+        tower_resilience_retry(),
+    );
     bench_single(c, g, "resile_retry_ratio_budget", resile_retry());
     bench_single(
         c,
@@ -101,7 +106,12 @@ fn threads(c: &mut Criterion) {
     let g = "retry/threads";
     bench_threads(c, g, "bare", bare());
     bench_threads(c, g, "tower_retry_tps_budget", tower_retry());
-    bench_threads(c, g, "tower_resilience_retry_budget", tower_resilience_retry());
+    bench_threads(
+        c,
+        g,
+        "tower_resilience_retry_budget",
+        tower_resilience_retry(),
+    );
     bench_threads(c, g, "resile_retry_ratio_budget", resile_retry());
 }
 
@@ -196,21 +206,54 @@ fn peer_token_bucket() -> Arc<dyn tower_resilience::retry::RetryBudget> {
 fn budgets(c: &mut Criterion) {
     let g = "retry/budget_deposit";
     bench_single(c, g, "tower_tps_budget", Drive::new(tps(), false));
-    bench_single(c, g, "tower_resilience_token_bucket", Drive::new(peer_token_bucket(), false));
-    bench_single(c, g, "resile_ratio_budget", Drive::new(Arc::new(RatioBudget::default()), false));
+    bench_single(
+        c,
+        g,
+        "tower_resilience_token_bucket",
+        Drive::new(peer_token_bucket(), false),
+    );
+    bench_single(
+        c,
+        g,
+        "resile_ratio_budget",
+        Drive::new(Arc::new(RatioBudget::default()), false),
+    );
     let g = "retry/budget_deposit_threads";
     bench_threads(c, g, "tower_tps_budget", Drive::new(tps(), false));
-    bench_threads(c, g, "tower_resilience_token_bucket", Drive::new(peer_token_bucket(), false));
-    bench_threads(c, g, "resile_ratio_budget", Drive::new(Arc::new(RatioBudget::default()), false));
+    bench_threads(
+        c,
+        g,
+        "tower_resilience_token_bucket",
+        Drive::new(peer_token_bucket(), false),
+    );
+    bench_threads(
+        c,
+        g,
+        "resile_ratio_budget",
+        Drive::new(Arc::new(RatioBudget::default()), false),
+    );
     let g = "retry/budget_deposit_withdraw_1pc_threads";
     bench_threads(c, g, "tower_tps_budget", Drive::new(tps(), true));
-    bench_threads(c, g, "tower_resilience_token_bucket", Drive::new(peer_token_bucket(), true));
-    bench_threads(c, g, "resile_ratio_budget", Drive::new(Arc::new(RatioBudget::default()), true));
+    bench_threads(
+        c,
+        g,
+        "tower_resilience_token_bucket",
+        Drive::new(peer_token_bucket(), true),
+    );
+    bench_threads(
+        c,
+        g,
+        "resile_ratio_budget",
+        Drive::new(Arc::new(RatioBudget::default()), true),
+    );
     bench_threads(
         c,
         g,
         "resile_token_bucket",
-        Drive::new(RetryBudget::new(TokenBucket::new(100, 0.1).expect("valid")), true),
+        Drive::new(
+            RetryBudget::new(TokenBucket::new(100, 0.1).expect("valid")),
+            true,
+        ),
     );
 }
 
