@@ -90,7 +90,12 @@ impl DependencyError {
             }
         };
         let resile = find_resile_error(&*source);
-        let kind = resile.map(|e| e.kind());
+        let mut kind = resile.map(|e| e.kind());
+        // tonic's channel enforces the `grpc-timeout` the stack wrote: its timeout is ours.
+        #[cfg(feature = "grpc")]
+        if kind.is_none() && resile_core::find::<tonic::TimeoutExpired>(&*source).is_some() {
+            kind = Some(ErrorKind::Timeout);
+        }
         let (may_retry_later, retry_after) = match resile {
             // Every resile rejection is about now: a circuit closes, permits and budget come
             // back, a slow spell passes.
