@@ -13,6 +13,7 @@ use resile_core::{BoxError, Deadline, DeadlineExceeded, Elapsed, Listeners, Name
 use tokio::time::{Instant, Sleep, sleep_until};
 
 use crate::event::TimeoutEvent;
+use crate::spare::MetaRef;
 
 /// What a layer instance shares with every future it makes: cloned once per call.
 #[derive(Debug)]
@@ -67,26 +68,27 @@ pin_project! {
         #[pin]
         timer: Timer,
         plan: Plan,
-        meta: Arc<Meta>,
+        meta: MetaRef,
     }
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn new(fut: F, plan: Plan, meta: Arc<Meta>) -> Self {
+    #[inline]
+    pub(crate) fn new(fut: F, plan: Plan, meta: &Arc<Meta>) -> Self {
         Self {
             inner: Inner::Running { fut },
             timer: Timer::Unarmed,
             plan,
-            meta,
+            meta: MetaRef::new(meta),
         }
     }
 
-    pub(crate) fn expired(plan: Plan, meta: Arc<Meta>) -> Self {
+    pub(crate) fn expired(plan: Plan, meta: &Arc<Meta>) -> Self {
         Self {
             inner: Inner::Expired,
             timer: Timer::Unarmed,
             plan,
-            meta,
+            meta: MetaRef::new(meta),
         }
     }
 }

@@ -94,8 +94,8 @@ where
             budget: (deadline == ours).then_some(budget),
         };
         if deadline.is_expired_at(now) {
-            return ResponseFuture::expired(plan, self.meta.clone());
+            return ResponseFuture::expired(plan, &self.meta);
         }
-        ResponseFuture::new(self.inner.call(req), plan, self.meta.clone())
+        ResponseFuture::new(self.inner.call(req), plan, &self.meta)
     }
 }

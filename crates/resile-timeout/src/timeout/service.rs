@@ -81,8 +81,8 @@ where
         let deadline = req.deadline();
         let plan = Plan::Attempt { limit, deadline };
         if deadline.is_some_and(|d| d.is_expired()) {
-            return ResponseFuture::expired(plan, self.meta.clone());
+            return ResponseFuture::expired(plan, &self.meta);
         }
-        ResponseFuture::new(self.inner.call(req), plan, self.meta.clone())
+        ResponseFuture::new(self.inner.call(req), plan, &self.meta)
     }
 }
