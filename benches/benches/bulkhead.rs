@@ -48,7 +48,12 @@ fn single(c: &mut Criterion) {
         "tower_concurrency_limit",
         ConcurrencyLimitLayer::new(LIMIT).layer(bare()),
     );
-    bench_single(c, g, "tower_global_concurrency_limit", tower_global().layer(bare()));
+    bench_single(
+        c,
+        g,
+        "tower_global_concurrency_limit",
+        tower_global().layer(bare()),
+    );
     bench_single(
         c,
         g,
