@@ -92,6 +92,18 @@ fn threads(c: &mut Criterion) {
         tower_resilience().layer(bare()),
     );
     bench_threads(c, g, "resile_bulkhead", resile_reject().layer(bare()));
+    // The same with one shard: one counter written by every core, to show what sharding buys.
+    bench_threads(
+        c,
+        g,
+        "resile_bulkhead_one_shard",
+        BulkheadLayer::builder()
+            .max_concurrent(LIMIT)
+            .shards(1)
+            .build()
+            .expect("valid")
+            .layer(bare()),
+    );
     bench_threads(
         c,
         g,
