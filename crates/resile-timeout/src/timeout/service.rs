@@ -18,7 +18,7 @@ use crate::limit::TimeLimit;
 ///   only when the inner future returns `Pending` on that poll: a call that finishes at once
 ///   costs no timer and no clock read.
 /// - A request whose deadline has already passed fails at once, without calling the inner
-///   service.
+///   service. (That check reads the clock — only for a request that carries a deadline.)
 /// - `poll_ready` passes the inner readiness through. The inner service need not be `Clone`.
 /// - The inner error is boxed into [`BoxError`], unchanged.
 #[derive(Debug, Clone)]
