@@ -79,12 +79,18 @@ async fn upstream(body: &'static str, down: Arc<AtomicBool>) -> Result<SocketAdd
 async fn read(res: Response<Body>) -> Result<(Response<()>, String), BoxError> {
     let (parts, body) = res.into_parts();
     let bytes = body.collect().await?.to_bytes();
-    Ok((Response::from_parts(parts, ()), String::from_utf8_lossy(&bytes).into_owned()))
+    Ok((
+        Response::from_parts(parts, ()),
+        String::from_utf8_lossy(&bytes).into_owned(),
+    ))
 }
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let (users_down, recs_down) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let (users_down, recs_down) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
     let users_addr = upstream(r#"{"id":7,"name":"Ada"}"#, users_down.clone()).await?;
     let recs_addr = upstream(r#"["tea","biscuits"]"#, recs_down.clone()).await?;
 
@@ -118,15 +124,27 @@ async fn main() -> Result<(), BoxError> {
     let page = tower::service_fn(move |req: Request<axum::body::Body>| {
         let (users, recs) = (users.clone(), recs.clone());
         async move {
-            let id = req.uri().path().rsplit('/').next().unwrap_or("0").to_owned();
+            let id = req
+                .uri()
+                .path()
+                .rsplit('/')
+                .next()
+                .unwrap_or("0")
+                .to_owned();
             let get = |addr: SocketAddr, path: String| {
                 Request::get(format!("http://{addr}{path}"))
                     .body(Full::new(Bytes::new()))
                     .expect("a valid request")
             };
             let mut g = Gather::within(Duration::from_millis(800));
-            let user = g.required("users", users.oneshot(get(users_addr, format!("/users/{id}"))));
-            let recs = g.optional("recommendations", recs.oneshot(get(recs_addr, format!("/for/{id}"))));
+            let user = g.required(
+                "users",
+                users.oneshot(get(users_addr, format!("/users/{id}"))),
+            );
+            let recs = g.optional(
+                "recommendations",
+                recs.oneshot(get(recs_addr, format!("/for/{id}"))),
+            );
             let mut out = g.await?; // a failed required source fails the page: the edge answers
             let user = out.take(user);
             if !user.status().is_success() {
@@ -140,7 +158,8 @@ async fn main() -> Result<(), BoxError> {
                 }
                 None => ("[]".to_owned(), true),
             };
-            let json = format!(r#"{{"user":{user},"recommendations":{recs},"degraded":{degraded}}}"#);
+            let json =
+                format!(r#"{{"user":{user},"recommendations":{recs},"degraded":{degraded}}}"#);
             Ok::<_, BoxError>(Response::new(axum::body::Body::from(json)))
         }
     });
@@ -158,7 +177,8 @@ async fn main() -> Result<(), BoxError> {
     let ask = |what: &'static str| {
         let me = me.clone();
         async move {
-            let req = Request::get(format!("http://{gateway}/profile/7")).body(Full::new(Bytes::new()))?;
+            let req = Request::get(format!("http://{gateway}/profile/7"))
+                .body(Full::new(Bytes::new()))?;
             let (res, body) = read(me.request(req).await?.map(BodyExt::boxed)).await?;
             let retry_after = res
                 .headers()

@@ -51,9 +51,9 @@ fn script(t: Duration, n: usize) -> (Duration, StatusCode) {
     let fast = Duration::from_millis(5);
     match ms {
         0..1_500 => (fast, StatusCode::OK),
-        1_500..3_000 if n % 3 == 0 => (fast, StatusCode::SERVICE_UNAVAILABLE),
+        1_500..3_000 if n.is_multiple_of(3) => (fast, StatusCode::SERVICE_UNAVAILABLE),
         1_500..3_000 => (fast, StatusCode::OK),
-        3_000..4_500 if n % 3 == 0 => (Duration::from_secs(2), StatusCode::OK),
+        3_000..4_500 if n.is_multiple_of(3) => (Duration::from_secs(2), StatusCode::OK),
         3_000..4_500 => (fast, StatusCode::OK),
         4_500..6_000 => (fast, StatusCode::SERVICE_UNAVAILABLE),
         _ => (fast, StatusCode::OK),
