@@ -35,6 +35,18 @@ pub(crate) fn current_trace_id() -> Option<String> {
     None
 }
 
+/// A client-side timeout the stack asked for: tonic's channel enforces the `grpc-timeout` the
+/// stack wrote, so its timeout is the stack's attempt timeout.
+#[cfg_attr(not(feature = "grpc"), allow(clippy::missing_const_for_fn))]
+fn transport_timeout(source: &(dyn StdError + 'static)) -> Option<ErrorKind> {
+    #[cfg(feature = "grpc")]
+    if resile_core::find::<tonic::TimeoutExpired>(source).is_some() {
+        return Some(ErrorKind::Timeout);
+    }
+    let _ = source;
+    None
+}
+
 /// An error from a dependency's stack: which dependency, which operation, what went wrong (a
 /// resile kind, or the dependency's own error), whether calling again later may help and when,
 /// how many attempts were made, the trace id, and the full source chain.
@@ -90,12 +102,9 @@ impl DependencyError {
             }
         };
         let resile = find_resile_error(&*source);
-        let mut kind = resile.map(|e| e.kind());
-        // tonic's channel enforces the `grpc-timeout` the stack wrote: its timeout is ours.
-        #[cfg(feature = "grpc")]
-        if kind.is_none() && resile_core::find::<tonic::TimeoutExpired>(&*source).is_some() {
-            kind = Some(ErrorKind::Timeout);
-        }
+        let kind = resile
+            .map(|e| e.kind())
+            .or_else(|| transport_timeout(&*source));
         let (may_retry_later, retry_after) = match resile {
             // Every resile rejection is about now: a circuit closes, permits and budget come
             // back, a slow spell passes.
