@@ -1,5 +1,7 @@
 //! The facade's stack, on a paused clock: the order of the layers, the deadline, the errors.
 
+#![cfg(feature = "stack")]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -181,6 +183,7 @@ async fn the_breaker_opens_under_an_outage_and_health_says_so() {
     assert_eq!(health.circuit.failures, 5);
 }
 
+#[cfg(feature = "fallback")]
 #[tokio::test(start_paused = true)]
 async fn a_fallback_answers_and_marks_the_answer_degraded() {
     let layer = Resilience::new("prices")

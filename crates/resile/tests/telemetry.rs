@@ -1,7 +1,7 @@
 //! Telemetry: `metrics` instruments and `tracing` events, with a recorder and a subscriber
 //! that keep what they get.
 
-#![cfg(all(feature = "metrics", feature = "tracing"))]
+#![cfg(all(feature = "stack", feature = "metrics", feature = "tracing"))]
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
