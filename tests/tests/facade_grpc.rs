@@ -117,3 +117,15 @@ fn the_breaker_opens_on_unavailable_and_rejects_without_calling() {
         assert_eq!(server.requests(), 4);
     });
 }
+
+#[test]
+fn the_protected_channel_is_clone_send_and_sync_with_a_send_future() {
+    use resile::protocol::Grpc;
+    use tonic::transport::Channel;
+    fn check<T: Clone + Send + Sync + 'static>() {}
+    fn send<T: Send>() {}
+    check::<resile::Protected<Channel, Grpc>>();
+    send::<
+        <resile::Protected<Channel, Grpc> as tower::Service<http::Request<tonic::body::Body>>>::Future,
+    >();
+}

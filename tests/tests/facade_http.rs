@@ -382,3 +382,11 @@ max_attempts = 0
         Duration::from_millis(500)
     );
 }
+
+#[test]
+fn the_protected_client_is_clone_send_and_sync_with_a_send_future() {
+    fn check<T: Clone + Send + Sync + 'static>() {}
+    fn send<T: Send>() {}
+    check::<resile::Protected<HyperClient, Http>>();
+    send::<<resile::Protected<HyperClient, Http> as Service<Request<Body>>>::Future>();
+}
