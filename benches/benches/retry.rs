@@ -189,7 +189,8 @@ impl<B: Ops> Service<u64> for Drive<B> {
     fn call(&mut self, req: u64) -> Self::Future {
         self.budget.deposit();
         self.calls += 1;
-        let granted = self.withdraw && self.calls % WITHDRAW_EVERY == 0 && self.budget.withdraw();
+        let granted =
+            self.withdraw && self.calls.is_multiple_of(WITHDRAW_EVERY) && self.budget.withdraw();
         std::future::ready(Ok(req + u64::from(granted)))
     }
 }
