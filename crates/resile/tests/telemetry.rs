@@ -91,8 +91,14 @@ impl Recorder for Keep {
     }
 }
 
+/// The tests here install thread-local `tracing` subscribers and `metrics` recorders. Run
+/// concurrently, a callsite first hit on a thread with no subscriber can race another thread's
+/// `set_default` and keep a stale "never" interest, dropping events; so they run one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(start_paused = true)]
 async fn calls_retries_rejections_and_the_state_gauge_are_recorded() {
+    let _serial = SERIAL.lock().await;
     let keep = Keep::default();
     let layer = metrics::with_local_recorder(&keep, || {
         Resilience::new("users")
@@ -175,6 +181,7 @@ async fn calls_retries_rejections_and_the_state_gauge_are_recorded() {
 
 #[tokio::test(start_paused = true)]
 async fn telemetry_off_registers_nothing() {
+    let _serial = SERIAL.lock().await;
     let keep = Keep::default();
     let layer = metrics::with_local_recorder(&keep, || {
         Resilience::new("quiet").telemetry(false).build().unwrap()
@@ -231,6 +238,7 @@ impl tracing::Subscriber for Events {
 
 #[tokio::test(start_paused = true)]
 async fn every_layer_logs_under_its_target_and_retries_are_not_errors() {
+    let _serial = SERIAL.lock().await;
     let events = Events::default();
     let _guard = tracing::subscriber::set_default(events.clone());
     let layer = Resilience::new("users")
