@@ -7,9 +7,9 @@
 //! moment the cap is passed, so memory stays bounded.
 //!
 //! [`ReplayBodyLayer`] wraps every request body; only requests that may be retried (see
-//! [`RetryableRequests`](crate::idempotency::RetryableRequests)) are captured — others pass
+//! [`RetryableRequests`]) are captured — others pass
 //! through untouched and nothing is buffered. The retry layer gets each next attempt from
-//! [`ReplayBody::replay`].
+//! [`ReplayHandle::replay`].
 //!
 //! ```
 //! use bytes::Bytes;
