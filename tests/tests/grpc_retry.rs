@@ -29,7 +29,7 @@ fn stack(
         .layer(
             RetryLayer::builder()
                 .name("echo")
-                .classify(GrpcClassifier::new())
+                .classifier(GrpcClassifier::new())
                 .replay(HttpReplay::new("echo"))
                 .max_attempts(3)
                 .constant_backoff(Duration::from_millis(10))

@@ -102,7 +102,7 @@ where
         .layer(
             RetryLayer::builder()
                 .name("upstream")
-                .classify(HttpClassifier::new())
+                .classifier(HttpClassifier::new())
                 .replay(replay)
                 .max_attempts(3)
                 .constant_backoff(Duration::from_millis(10))
@@ -143,7 +143,7 @@ fn a_400_is_neither_retried_nor_counted_by_the_breaker() {
             .layer(ReplayBodyLayer::new())
             .layer(
                 RetryLayer::builder()
-                    .classify(HttpClassifier::new())
+                    .classifier(HttpClassifier::new())
                     .replay(HttpReplay::new("upstream"))
                     .build()
                     .unwrap(),

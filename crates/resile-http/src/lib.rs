@@ -58,7 +58,7 @@
 //!     Client::builder(TokioExecutor::new()).build(HttpConnector::new());
 //! let users = ServiceBuilder::new()
 //!     .layer(ReplayBodyLayer::new())
-//!     .layer(RetryLayer::builder().name("users").classify(HttpClassifier::new())
+//!     .layer(RetryLayer::builder().name("users").classifier(HttpClassifier::new())
 //!         .replay(HttpReplay::new("users")).build()?)
 //!     .layer(CircuitBreakerLayer::builder("users").classifier(HttpClassifier::new()).build()?)
 //!     .layer(PropagateDeadlineLayer::http_header(http::HeaderName::from_static("x-deadline-ms")))
@@ -87,7 +87,7 @@
 //! let channel = Endpoint::from_static("http://orders.internal:50051").connect().await?;
 //! let orders = ServiceBuilder::new()
 //!     .layer(ReplayBodyLayer::grpc())
-//!     .layer(RetryLayer::builder().name("orders").classify(GrpcClassifier::new())
+//!     .layer(RetryLayer::builder().name("orders").classifier(GrpcClassifier::new())
 //!         .replay(HttpReplay::new("orders")).build()?)
 //!     .map_request(|req: http::Request<ReplayBody<Body>>| req.map(Body::new))
 //!     .layer(PropagateDeadlineLayer::grpc())

@@ -31,7 +31,7 @@
 //!     .layer(ReplayBodyLayer::new())
 //!     .layer(
 //!         RetryLayer::builder()
-//!             .classify(HttpClassifier::new())
+//!             .classifier(HttpClassifier::new())
 //!             .replay(HttpReplay::new("users"))
 //!             .build()
 //!             .unwrap(),

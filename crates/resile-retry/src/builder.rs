@@ -188,7 +188,7 @@ impl<C, R, A> RetryBuilder<C, R, A> {
 
     /// The classifier that decides what is retried (a resile-core
     /// [`Classify`](resile_core::Classify); closures work). Share the one your breaker uses.
-    pub fn classify<C2>(self, classifier: C2) -> RetryBuilder<C2, R, A> {
+    pub fn classifier<C2>(self, classifier: C2) -> RetryBuilder<C2, R, A> {
         RetryBuilder {
             classifier,
             name: self.name,
@@ -206,7 +206,7 @@ impl<C, R, A> RetryBuilder<C, R, A> {
 
     /// Retries exactly the outcomes for which `predicate` is true.
     pub fn retry_if<F>(self, predicate: F) -> RetryBuilder<RetryIf<F>, R, A> {
-        self.classify(RetryIf::new(predicate))
+        self.classifier(RetryIf::new(predicate))
     }
 
     /// How each attempt's request is made (see [`ReplayRequest`](crate::ReplayRequest); a

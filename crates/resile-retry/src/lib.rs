@@ -133,7 +133,7 @@
 //!     .max_attempts(4)
 //!     .backoff(Backoff::decorrelated(Duration::from_millis(20), Duration::from_secs(2))?)
 //!     .budget(budget.clone())
-//!     .classify(by_status)
+//!     .classifier(by_status)
 //!     .max_pushback(Duration::from_secs(5))
 //!     .total_timeout(Duration::from_secs(3))
 //!     .min_time_for_attempt(Duration::from_millis(100))

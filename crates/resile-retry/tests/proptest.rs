@@ -119,7 +119,7 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
             .no_budget()
             .max_pushback(max_pushback)
             .min_time_for_attempt(ms(case.min_ms))
-            .classify(move |_: &Result<(), io::Error>| match hint {
+            .classifier(move |_: &Result<(), io::Error>| match hint {
                 Some(h) => Verdict::retryable_after(h),
                 None => Verdict::retryable_failure(),
             })

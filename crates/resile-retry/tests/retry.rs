@@ -202,7 +202,7 @@ async fn default_backoff_is_full_jitter_from_50ms_doubling() {
 async fn non_retryable_and_ignored_outcomes_return_at_once() {
     let inner = Flaky::failing(10);
     let svc = RetryLayer::builder()
-        .classify(|r: &Result<u32, io::Error>| match r {
+        .classifier(|r: &Result<u32, io::Error>| match r {
             Ok(_) => Verdict::Success,
             Err(_) => Verdict::failure(),
         })
@@ -215,7 +215,7 @@ async fn non_retryable_and_ignored_outcomes_return_at_once() {
     let inner = Flaky::failing(10);
     let (events, listener) = recorder();
     let svc = RetryLayer::builder()
-        .classify(|_: &Result<u32, io::Error>| Verdict::Ignored)
+        .classifier(|_: &Result<u32, io::Error>| Verdict::Ignored)
         .on_event(listener)
         .build()
         .unwrap()
@@ -268,7 +268,7 @@ async fn server_pushback_is_waited_for_when_longer_than_the_backoff() {
     let (events, listener) = recorder();
     let svc = RetryLayer::builder()
         .backoff(constant(10))
-        .classify(pushback(Duration::from_secs(2)))
+        .classifier(pushback(Duration::from_secs(2)))
         .on_event(listener)
         .build()
         .unwrap()
@@ -292,7 +292,7 @@ async fn server_pushback_is_capped_by_max_pushback() {
     let inner = Flaky::failing(1);
     let svc = RetryLayer::builder()
         .backoff(constant(10))
-        .classify(pushback(Duration::from_secs(3600)))
+        .classifier(pushback(Duration::from_secs(3600)))
         .max_pushback(Duration::from_secs(5))
         .build()
         .unwrap()
@@ -307,7 +307,7 @@ async fn a_dont_retry_hint_stops_retrying() {
     let inner = Flaky::failing(5);
     let (events, listener) = recorder();
     let svc = RetryLayer::builder()
-        .classify(|r: &Result<u32, io::Error>| match r {
+        .classifier(|r: &Result<u32, io::Error>| match r {
             Ok(_) => Verdict::Success,
             Err(_) => Verdict::Failure(resile_core::Failure::permanent().with_wait(MS)),
         })

@@ -329,7 +329,7 @@ impl<P: Protocol, C, F> Resilience<P, C, F> {
             .max_attempts(r.max_attempts)
             .backoff(backoff)
             .max_pushback(r.max_pushback)
-            .classify(self.classifier.clone())
+            .classifier(self.classifier.clone())
             .replay(wire.replay.clone())
             .record_attempts(wire.record.clone());
         retry = match &budget {
