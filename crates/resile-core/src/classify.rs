@@ -55,12 +55,10 @@
 //! assert!(c.classify(&Ok::<_, DbError>(())).is_success());
 //! ```
 
-use std::any::Any;
-use std::error::Error as StdError;
 use std::fmt;
 use std::time::Duration;
 
-use crate::error::{BoxError, ErrorKind};
+use crate::error::ErrorKind;
 
 /// The verdict on one finished call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -219,23 +217,11 @@ impl<Res, Err: 'static> Classify<Res, Err> for DefaultClassifier {
     }
 }
 
-/// The verdict [`DefaultClassifier`] gives an error: resile rejections are not retried, anything
-/// else is a retryable failure.
+/// The verdict [`DefaultClassifier`] gives an error: resile rejections (found with
+/// [`resile_error_in`](crate::error::resile_error_in)) are not retried, anything else is a
+/// retryable failure.
 pub fn classify_error_by_kind<E: 'static>(err: &E) -> Verdict {
-    let any = err as &dyn Any;
-    let dyn_err: Option<&(dyn StdError + 'static)> = if let Some(b) = any.downcast_ref::<BoxError>()
-    {
-        Some(&**b)
-    } else if let Some(b) = any.downcast_ref::<Box<dyn StdError + Send + 'static>>() {
-        Some(&**b)
-    } else {
-        any.downcast_ref::<Box<dyn StdError + 'static>>()
-            .map(|b| &**b)
-    };
-    let Some(dyn_err) = dyn_err else {
-        return Verdict::retryable_failure();
-    };
-    match crate::error::find_resile_error(dyn_err) {
+    match crate::error::resile_error_in(err) {
         Some(e) => match e.kind() {
             ErrorKind::Timeout => Verdict::retryable_failure(),
             ErrorKind::CircuitOpen => match e.retry_after() {
@@ -285,8 +271,9 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::{BulkheadFull, CircuitOpen, Elapsed};
+    use crate::error::{BoxError, BulkheadFull, CircuitOpen, Elapsed};
     use crate::name::Name;
+    use std::error::Error as StdError;
 
     #[test]
     fn default_ok_is_success_and_err_is_retryable() {
@@ -313,6 +300,12 @@ mod tests {
         assert!(DefaultClassifier.classify(&Err::<(), _>(t)).is_retryable());
         let b: BoxError = BulkheadFull::new(Name::new("a"), 4).into();
         let v = DefaultClassifier.classify(&Err::<(), _>(b));
+        assert!(v.is_failure() && !v.is_retryable());
+    }
+
+    #[test]
+    fn default_recognises_a_resile_error_used_directly_as_the_error_type() {
+        let v = DefaultClassifier.classify(&Err::<(), _>(BulkheadFull::new(Name::new("a"), 2)));
         assert!(v.is_failure() && !v.is_retryable());
     }
 

@@ -21,6 +21,7 @@
 //! assert_eq!(kind_of(&*other), None);
 //! ```
 
+use std::any::Any;
 use std::error::Error as StdError;
 use std::fmt;
 use std::time::Duration;
@@ -334,6 +335,43 @@ fn as_resile_error<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a dyn Resile
         return Some(x);
     }
     None
+}
+
+/// The resile error inside an error value of any type: a [`BoxError`] (or another boxed `std`
+/// error) is searched through its source chain, a resile error struct used directly as an error
+/// type is recognised as it is, and any other type has none.
+///
+/// This is what layers generic over `S::Error` use to ask "is this a resile rejection?".
+///
+/// ```
+/// use resile_core::error::{resile_error_in, BoxError, BulkheadFull, ErrorKind};
+/// use resile_core::Name;
+///
+/// let boxed: BoxError = BulkheadFull::new(Name::new("db"), 4).into();
+/// assert_eq!(resile_error_in(&boxed).map(|e| e.kind()), Some(ErrorKind::BulkheadFull));
+/// let plain = BulkheadFull::new(Name::new("db"), 4);
+/// assert_eq!(resile_error_in(&plain).map(|e| e.kind()), Some(ErrorKind::BulkheadFull));
+/// assert!(resile_error_in(&std::io::Error::other("reset")).is_none());
+/// ```
+pub fn resile_error_in<E: 'static>(err: &E) -> Option<&dyn ResileError> {
+    let any = err as &dyn Any;
+    if let Some(b) = any.downcast_ref::<BoxError>() {
+        return find_resile_error(&**b);
+    }
+    if let Some(b) = any.downcast_ref::<Box<dyn StdError + Send + 'static>>() {
+        return find_resile_error(&**b);
+    }
+    if let Some(b) = any.downcast_ref::<Box<dyn StdError + 'static>>() {
+        return find_resile_error(&**b);
+    }
+    fn direct<T: ResileError>(any: &dyn Any) -> Option<&dyn ResileError> {
+        any.downcast_ref::<T>().map(|e| e as &dyn ResileError)
+    }
+    direct::<CircuitOpen>(any)
+        .or_else(|| direct::<Elapsed>(any))
+        .or_else(|| direct::<DeadlineExceeded>(any))
+        .or_else(|| direct::<BulkheadFull>(any))
+        .or_else(|| direct::<BudgetExhausted>(any))
 }
 
 /// Which resile kind `err` is, walking its source chain; `None` for errors resile did not make.

@@ -71,7 +71,7 @@ pub use classify::{Classify, DefaultClassifier, Failure, Verdict, classify_error
 pub use deadline::{CarryDeadline, Deadline};
 pub use error::{
     BoxError, BudgetExhausted, BulkheadFull, CircuitOpen, ConfigError, DeadlineExceeded, Elapsed,
-    ErrorKind, ResileError, find, kind_of,
+    ErrorKind, ResileError, find, kind_of, resile_error_in,
 };
 pub use event::{Event, EventLevel, Listener, Listeners};
 pub use name::Name;

@@ -1,13 +1,9 @@
 //! When to fall back: the classifier's verdict, chosen resile kinds, or a predicate.
 
-use std::any::Any;
-use std::error::Error as StdError;
 use std::fmt;
 
-use resile_core::{
-    BoxError, BudgetExhausted, BulkheadFull, CircuitOpen, Classify, DeadlineExceeded, Elapsed,
-    ErrorKind, ResileError, kind_of,
-};
+use resile_core::error::resile_error_in;
+use resile_core::{Classify, ErrorKind};
 
 use crate::degraded::Cause;
 
@@ -86,33 +82,17 @@ pub(crate) fn cause_of<Res, E: 'static>(outcome: &Result<Res, E>) -> Cause {
 }
 
 /// The resile kind of an error of any type: `BoxError` and the other boxed `std` errors are
-/// searched through their source chain with [`kind_of`]; resile's own error structs are
-/// recognised directly; any other type has no kind.
+/// searched through their source chain; resile's own error structs are recognised directly; any
+/// other type has no kind (see [`resile_core::error::resile_error_in`]).
 pub fn kind_of_error<E: 'static>(err: &E) -> Option<ErrorKind> {
-    let any = err as &dyn Any;
-    if let Some(b) = any.downcast_ref::<BoxError>() {
-        return kind_of(&**b);
-    }
-    if let Some(b) = any.downcast_ref::<Box<dyn StdError + Send + 'static>>() {
-        return kind_of(&**b);
-    }
-    if let Some(b) = any.downcast_ref::<Box<dyn StdError + 'static>>() {
-        return kind_of(&**b);
-    }
-    fn direct<T: ResileError>(any: &dyn Any) -> Option<ErrorKind> {
-        any.downcast_ref::<T>().map(ResileError::kind)
-    }
-    direct::<CircuitOpen>(any)
-        .or_else(|| direct::<Elapsed>(any))
-        .or_else(|| direct::<DeadlineExceeded>(any))
-        .or_else(|| direct::<BulkheadFull>(any))
-        .or_else(|| direct::<BudgetExhausted>(any))
+    resile_error_in(err).map(|e| e.kind())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use resile_core::{Name, Verdict};
+    use resile_core::{BoxError, BulkheadFull, CircuitOpen, Elapsed, Name, Verdict};
+    use std::error::Error as StdError;
     use std::time::Duration;
 
     fn open() -> BoxError {
