@@ -121,25 +121,11 @@ fn report<F: FnOnce(Verdict)>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_body::Frames;
     use bytes::Bytes;
     use http_body_util::BodyExt;
     use std::collections::VecDeque;
-    use std::convert::Infallible;
     use std::sync::{Arc, Mutex};
-
-    /// A body that yields the given frames.
-    struct Frames(VecDeque<Frame<Bytes>>);
-
-    impl Body for Frames {
-        type Data = Bytes;
-        type Error = Infallible;
-        fn poll_frame(
-            mut self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-            Poll::Ready(self.0.pop_front().map(Ok))
-        }
-    }
 
     #[tokio::test]
     async fn trailers_status_is_reported_once() {

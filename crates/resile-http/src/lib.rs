@@ -113,6 +113,9 @@ pub mod tower_http_adapter;
 pub mod tracking;
 pub mod wire;
 
+#[cfg(test)]
+mod test_body;
+
 pub use classify::{GrpcClassifier, HttpClassifier, StatusClass};
 pub use edge::{SanitizeLayer, TraceId};
 pub use idempotency::RetryableRequests;

@@ -494,31 +494,9 @@ pub(crate) fn head_of<B>(req: &Request<B>) -> http::request::Parts {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_body::Frames;
     use http_body_util::{BodyExt, Full};
     use std::collections::VecDeque;
-    use std::convert::Infallible;
-
-    /// A body of several frames that can stop after `take` frames (a partially sent body).
-    struct Chunks(VecDeque<Frame<Bytes>>);
-    impl Body for Chunks {
-        type Data = Bytes;
-        type Error = Infallible;
-        fn poll_frame(
-            mut self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-            Poll::Ready(self.0.pop_front().map(Ok))
-        }
-    }
-
-    fn chunks(parts: &[&'static [u8]]) -> Chunks {
-        Chunks(
-            parts
-                .iter()
-                .map(|p| Frame::data(Bytes::from_static(p)))
-                .collect(),
-        )
-    }
 
     async fn read_all<B: Body<Data = Bytes> + Unpin>(b: B) -> Vec<u8>
     where
@@ -529,7 +507,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_streamed_body_is_replayed_byte_for_byte() {
-        let body = ReplayBody::new(chunks(&[b"ab", b"cd", b"ef"]), 1024);
+        let body = ReplayBody::new(Frames::data(&[b"ab", b"cd", b"ef"]), 1024);
         let h = body.handle().unwrap();
         assert_eq!(read_all(body).await, b"abcdef");
         assert_eq!(h.captured(), 6);
@@ -540,7 +518,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_partly_sent_body_is_completed_from_the_original() {
-        let mut body = ReplayBody::new(chunks(&[b"ab", b"cd", b"ef"]), 1024);
+        let mut body = ReplayBody::new(Frames::data(&[b"ab", b"cd", b"ef"]), 1024);
         let h = body.handle().unwrap();
         // The first attempt sends one frame, then the server answers and the body is dropped.
         let first = body.frame().await.unwrap().unwrap();
@@ -552,7 +530,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_over_the_cap_is_sent_once_and_not_replayed() {
-        let body = ReplayBody::new(chunks(&[b"12345", b"67890"]), 8);
+        let body = ReplayBody::new(Frames::data(&[b"12345", b"67890"]), 8);
         let h = body.handle().unwrap();
         assert_eq!(read_all(body).await, b"1234567890");
         assert_eq!(h.replay().unwrap_err(), NotReplayable::TooLarge { cap: 8 });
@@ -574,7 +552,7 @@ mod tests {
     async fn trailers_are_replayed_too() {
         let mut t = HeaderMap::new();
         t.insert("x-sum", "9".parse().unwrap());
-        let frames = Chunks(VecDeque::from([
+        let frames = Frames(VecDeque::from([
             Frame::data(Bytes::from_static(b"x")),
             Frame::trailers(t.clone()),
         ]));
@@ -589,7 +567,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_in_use_rest_cannot_be_replayed_twice() {
-        let mut body = ReplayBody::new(chunks(&[b"a", b"b"]), 64);
+        let mut body = ReplayBody::new(Frames::data(&[b"a", b"b"]), 64);
         let h = body.handle().unwrap();
         let _ = body.frame().await;
         // `body` still holds the unread rest: a replay now would race it.
@@ -603,7 +581,7 @@ mod tests {
         use tower::{ServiceExt, service_fn};
         let svc = ReplayBodyLayer::new().layer(service_fn(
             |req: Request<ReplayBody<Full<Bytes>>>| async move {
-                Ok::<_, Infallible>(next_attempt(&req).err())
+                Ok::<_, std::convert::Infallible>(next_attempt(&req).err())
             },
         ));
         let get = Request::get("/")
