@@ -249,12 +249,12 @@ where
                 .route
                 .as_ref()
                 .and_then(|f| f(req.uri(), req.extensions()));
-            Some((req.method().clone(), route))
+            // The clock is read only when someone will see the duration.
+            Some((req.method().clone(), route, Instant::now()))
         };
         TrackFuture {
             fut: self.inner.call(req),
             shared: self.shared.clone(),
-            start: Instant::now(),
             meta,
         }
     }
@@ -266,8 +266,7 @@ pin_project! {
         #[pin]
         fut: F,
         shared: Arc<Shared>,
-        start: Instant,
-        meta: Option<(Method, Option<Cow<'static, str>>)>,
+        meta: Option<(Method, Option<Cow<'static, str>>, Instant)>,
     }
 }
 
@@ -297,8 +296,8 @@ where
             Some(_) => &c.server_errors,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        if let Some((method, route)) = this.meta.take() {
-            let duration = this.start.elapsed();
+        if let Some((method, route, start)) = this.meta.take() {
+            let duration = start.elapsed();
             this.shared.listeners.emit(|| HttpEvent {
                 name: this.shared.name.clone(),
                 method,
