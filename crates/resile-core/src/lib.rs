@@ -16,6 +16,8 @@
 //!   [`kind_of`] to tell them apart whatever the stack's order; [`ConfigError`] for invalid
 //!   configuration, which names the field.
 //! - [`Name`]: the dependency a layer protects, carried by errors, events and metrics.
+//! - [`spare`]: per-thread spare references, so a response future owns its layer's shared state
+//!   without an atomic reference-count update per call.
 //!
 //! # Default and customised classification
 //!
@@ -66,6 +68,7 @@ pub mod deadline;
 pub mod error;
 pub mod event;
 mod name;
+pub mod spare;
 
 pub use classify::{Classify, DefaultClassifier, Failure, Verdict, classify_errors};
 pub use deadline::{CarryDeadline, Deadline};
