@@ -12,7 +12,6 @@ use crate::event::RetryEvent;
 use crate::layer::{RetryLayer, Shared};
 use crate::policy::Config;
 use crate::replay::CloneRequest;
-use crate::stripe::StripedArc;
 
 const COMPONENT: &str = "retry";
 
@@ -314,12 +313,12 @@ impl<C, R, A> RetryBuilder<C, R, A> {
             listeners: self.listeners,
         };
         RetryLayer {
-            shared: Arc::new(StripedArc::new(Shared {
+            shared: Arc::new(Shared {
                 config,
                 classifier: self.classifier,
                 replay: self.replay,
                 record: self.record,
-            })),
+            }),
         }
     }
 }

@@ -4,10 +4,10 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use pin_project_lite::pin_project;
+use resile_core::spare::{CallRef, Shareable};
 use resile_core::{Classify, Deadline};
 use tokio::time::{Instant, Sleep};
 use tower_service::Service;
@@ -18,7 +18,6 @@ use crate::layer::Shared;
 use crate::policy::{Config, Decision};
 use crate::record::RecordAttempts;
 use crate::replay::ReplayRequest;
-use crate::stripe::Padded;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -43,6 +42,9 @@ pin_project! {
     where
         S: Service<Req>,
         R: ReplayRequest<Req>,
+        C: Shareable,
+        R: Shareable,
+        A: Shareable,
     {
         #[pin]
         attempt: Option<S::Future>,
@@ -51,7 +53,7 @@ pin_project! {
         phase: Phase,
         attempts: u32,
         service: S,
-        shared: Arc<Padded<Shared<C, R, A>>>,
+        shared: CallRef<Shared<C, R, A>>,
         replay: Option<R::State>,
         deadline: Option<Deadline>,
         delays: Option<Delays>,
@@ -64,12 +66,15 @@ impl<S, Req, C, R, A> ResponseFuture<S, Req, C, R, A>
 where
     S: Service<Req>,
     R: ReplayRequest<Req>,
+    C: Shareable,
+    R: Shareable,
+    A: Shareable,
 {
     #[inline]
     pub(crate) fn new(
         attempt: S::Future,
         service: S,
-        shared: Arc<Padded<Shared<C, R, A>>>,
+        shared: CallRef<Shared<C, R, A>>,
         replay: Option<R::State>,
         deadline: Option<Deadline>,
     ) -> Self {
@@ -94,6 +99,9 @@ where
     S: Service<Req>,
     C: Classify<S::Response, S::Error>,
     R: ReplayRequest<Req>,
+    C: Shareable,
+    R: Shareable,
+    A: Shareable,
     A: RecordAttempts<S::Response, S::Error>,
 {
     type Output = Result<S::Response, S::Error>;
@@ -266,6 +274,9 @@ impl<S, Req, C, R, A> fmt::Debug for ResponseFuture<S, Req, C, R, A>
 where
     S: Service<Req>,
     R: ReplayRequest<Req>,
+    C: Shareable,
+    R: Shareable,
+    A: Shareable,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture")

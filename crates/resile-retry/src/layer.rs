@@ -13,10 +13,9 @@ use crate::builder::RetryBuilder;
 use crate::policy::Config;
 use crate::replay::CloneRequest;
 use crate::service::Retry;
-use crate::stripe::StripedArc;
 
-/// Everything a response future needs, one copy per stripe (see [`StripedArc`]).
-#[derive(Clone)]
+/// Everything a response future needs; futures hold it through a
+/// [`CallRef`](resile_core::spare::CallRef), so no reference count moves per call.
 pub(crate) struct Shared<C, R, A> {
     pub(crate) config: Config,
     pub(crate) classifier: C,
@@ -40,7 +39,7 @@ impl<C, R, A> fmt::Debug for Shared<C, R, A> {
 /// Cloning the layer shares its configuration and its budget; every service it builds shares
 /// them too.
 pub struct RetryLayer<C = DefaultClassifier, R = CloneRequest, A = ()> {
-    pub(crate) shared: Arc<StripedArc<Shared<C, R, A>>>,
+    pub(crate) shared: Arc<Shared<C, R, A>>,
 }
 
 impl RetryLayer {
@@ -65,7 +64,7 @@ impl Default for RetryLayer {
 
 impl<C, R, A> RetryLayer<C, R, A> {
     fn config(&self) -> &Config {
-        &self.shared.first().config
+        &self.shared.config
     }
 
     /// The dependency this layer guards.

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use resile_core::spare::{CallRef, Shareable};
 use resile_core::{CarryDeadline, Classify, Deadline, DefaultClassifier};
 use tower_service::Service;
 
@@ -11,7 +12,7 @@ use crate::future::ResponseFuture;
 use crate::layer::{RetryLayer, Shared};
 use crate::record::RecordAttempts;
 use crate::replay::{CloneRequest, ReplayRequest};
-use crate::stripe::{StripedArc, thread_index};
+use crate::stripe::thread_index;
 
 /// Retries failed calls to `S`; built by [`RetryLayer`]. Keeps `S`'s response and error types.
 ///
@@ -19,7 +20,7 @@ use crate::stripe::{StripedArc, thread_index};
 /// the service moved into the response future) before calling it.
 pub struct Retry<S, C = DefaultClassifier, R = CloneRequest, A = ()> {
     inner: S,
-    shared: Arc<StripedArc<Shared<C, R, A>>>,
+    shared: Arc<Shared<C, R, A>>,
 }
 
 impl<S> Retry<S> {
@@ -30,7 +31,7 @@ impl<S> Retry<S> {
 }
 
 impl<S, C, R, A> Retry<S, C, R, A> {
-    pub(crate) fn from_shared(inner: S, shared: Arc<StripedArc<Shared<C, R, A>>>) -> Self {
+    pub(crate) fn from_shared(inner: S, shared: Arc<Shared<C, R, A>>) -> Self {
         Self { inner, shared }
     }
 
@@ -70,7 +71,7 @@ impl<S: fmt::Debug, C, R, A> fmt::Debug for Retry<S, C, R, A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Retry")
             .field("inner", &self.inner)
-            .field("config", &self.shared.first().config)
+            .field("config", &self.shared.config)
             .finish()
     }
 }
@@ -82,6 +83,9 @@ where
     C: Classify<S::Response, S::Error>,
     R: ReplayRequest<Req>,
     A: RecordAttempts<S::Response, S::Error>,
+    C: Shareable,
+    R: Shareable,
+    A: Shareable,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -94,15 +98,14 @@ where
 
     #[inline]
     fn call(&mut self, mut req: Req) -> Self::Future {
-        let stripe = thread_index();
-        let shared = self.shared.get(stripe).clone();
+        let shared = CallRef::new(&self.shared);
         let config = &shared.config;
         let deadline = match config.total_timeout {
             Some(total) => Some(req.tighten_deadline(Deadline::after(total))),
             None => req.deadline(),
         };
         if let Some(budget) = &config.budget {
-            budget.deposit_on(stripe);
+            budget.deposit_on(thread_index());
         }
         let (req, replay) = if config.max_attempts > 1 {
             shared.replay.first(req)

@@ -7,7 +7,6 @@
 use std::cell::Cell;
 use std::fmt;
 use std::ops::Deref;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// At most this many slots per striped structure.
@@ -63,41 +62,6 @@ impl<T: fmt::Debug> fmt::Debug for Padded<T> {
     }
 }
 
-/// `n` separately reference-counted copies of one value, one per stripe.
-///
-/// A future that must own the shared configuration clones the `Arc` of its thread's stripe, so
-/// the reference count it bumps lives on a cache line no other core writes to.
-pub(crate) struct StripedArc<T> {
-    copies: Box<[Arc<Padded<T>>]>,
-}
-
-impl<T: Clone> StripedArc<T> {
-    pub(crate) fn new(value: T) -> Self {
-        let n = default_stripes();
-        let copies = (0..n).map(|_| Arc::new(Padded(value.clone()))).collect();
-        Self { copies }
-    }
-}
-
-impl<T> StripedArc<T> {
-    /// The copy of the thread whose [`thread_index`] is `index`.
-    #[inline]
-    pub(crate) fn get(&self, index: usize) -> &Arc<Padded<T>> {
-        &self.copies[index & (self.copies.len() - 1)]
-    }
-
-    /// Any copy (they are all equal), for reading configuration.
-    pub(crate) fn first(&self) -> &T {
-        &self.copies[0].0
-    }
-}
-
-impl<T: fmt::Debug> fmt::Debug for StripedArc<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.first().fmt(f)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,15 +79,5 @@ mod tests {
         assert_eq!(a, thread_index());
         let b = std::thread::spawn(thread_index).join().unwrap();
         assert_ne!(a, b);
-    }
-
-    #[test]
-    fn striped_copies_are_distinct_allocations_with_equal_values() {
-        let s = StripedArc::new(7u32);
-        assert!(s.copies.iter().all(|c| c.0 == 7));
-        if s.copies.len() > 1 {
-            assert!(!Arc::ptr_eq(&s.copies[0], &s.copies[1]));
-        }
-        assert_eq!(**s.get(thread_index()).clone(), 7);
     }
 }
