@@ -8,10 +8,9 @@ use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use crate::sync::{AtomicUsize, Ordering};
+use resile_core::spare::{CallRef, Shareable};
 
-/// At most this many copies of a layer's configuration.
-const MAX_STRIPES: usize = 64;
+use crate::sync::{AtomicUsize, Ordering};
 
 /// This thread's stripe index (any value; callers mask it).
 #[cfg(not(resile_loom))]
@@ -53,60 +52,31 @@ pub(crate) fn thread_index() -> usize {
     })
 }
 
-/// A value alone on its cache lines (128 bytes: adjacent-line prefetchers pair 64-byte lines).
-#[derive(Debug, Default)]
-#[repr(align(128))]
-pub(crate) struct Padded<T>(pub(crate) T);
-
-impl<T> Deref for Padded<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
-
-/// One value, reachable through per-thread, separately counted references.
-///
-/// A response future that must own the configuration clones the `Arc` of its thread's stripe,
-/// so the reference count it bumps (and drops) lives on a cache line no other core writes.
-pub(crate) struct Stripes<T> {
-    main: Arc<T>,
-    copies: Box<[Arc<Padded<Arc<T>>>]>,
-}
-
 /// How layers and services hold the shared configuration.
-pub(crate) enum Holder<T: 'static> {
-    /// Freed with the last holder; futures take a counted reference from their thread's stripe.
-    Counted(Arc<Stripes<T>>),
+pub(crate) enum Holder<T: Shareable> {
+    /// Freed with the last holder; futures hold a [`CallRef`], recycled through the thread's
+    /// spare cache so that no reference count moves per call.
+    Counted(Arc<T>),
     /// Leaked on purpose: futures copy a pointer.
     Static(&'static T),
 }
 
 /// How a response future holds the shared configuration.
-pub(crate) enum Ticket<T: 'static> {
-    Counted(Arc<Padded<Arc<T>>>),
+pub(crate) enum Ticket<T: Shareable> {
+    Counted(CallRef<T>),
     Static(&'static T),
 }
 
-impl<T> Holder<T> {
+impl<T: Shareable> Holder<T> {
     pub(crate) fn new(value: T) -> Self {
-        let n = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .next_power_of_two()
-            .clamp(1, MAX_STRIPES);
-        let main = Arc::new(value);
-        let copies = (0..n).map(|_| Arc::new(Padded(main.clone()))).collect();
-        Holder::Counted(Arc::new(Stripes { main, copies }))
+        Holder::Counted(Arc::new(value))
     }
 
     /// A reference for one call's future.
     #[inline]
     pub(crate) fn ticket(&self) -> Ticket<T> {
         match self {
-            Holder::Counted(s) => {
-                let i = thread_index() & (s.copies.len() - 1);
-                Ticket::Counted(s.copies[i].clone())
-            }
+            Holder::Counted(a) => Ticket::Counted(CallRef::new(a)),
             Holder::Static(r) => Ticket::Static(r),
         }
     }
@@ -115,8 +85,8 @@ impl<T> Holder<T> {
     pub(crate) fn leak(self) -> Self {
         match self {
             Holder::Static(_) => self,
-            Holder::Counted(s) => {
-                let forever: &'static Arc<T> = Box::leak(Box::new(s.main.clone()));
+            Holder::Counted(a) => {
+                let forever: &'static Arc<T> = Box::leak(Box::new(a));
                 Holder::Static(forever)
             }
         }
@@ -127,40 +97,40 @@ impl<T> Holder<T> {
     }
 }
 
-impl<T> Clone for Holder<T> {
+impl<T: Shareable> Clone for Holder<T> {
     fn clone(&self) -> Self {
         match self {
-            Holder::Counted(s) => Holder::Counted(s.clone()),
+            Holder::Counted(a) => Holder::Counted(a.clone()),
             Holder::Static(r) => Holder::Static(r),
         }
     }
 }
 
-impl<T> Deref for Holder<T> {
+impl<T: Shareable> Deref for Holder<T> {
     type Target = T;
 
     #[inline]
     fn deref(&self) -> &T {
         match self {
-            Holder::Counted(s) => &s.main,
+            Holder::Counted(a) => a,
             Holder::Static(r) => r,
         }
     }
 }
 
-impl<T> Deref for Ticket<T> {
+impl<T: Shareable> Deref for Ticket<T> {
     type Target = T;
 
     #[inline]
     fn deref(&self) -> &T {
         match self {
-            Ticket::Counted(a) => &a.0,
+            Ticket::Counted(a) => a,
             Ticket::Static(r) => r,
         }
     }
 }
 
-impl<T> fmt::Debug for Holder<T> {
+impl<T: Shareable> fmt::Debug for Holder<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(if self.is_static() {
             "Static"
@@ -183,23 +153,6 @@ mod tests {
     }
 
     #[test]
-    fn tickets_from_different_stripes_share_the_value_but_not_the_count() {
-        let h = Holder::new(String::from("cfg"));
-        let Holder::Counted(s) = &h else {
-            unreachable!()
-        };
-        assert!(s.copies.len().is_power_of_two());
-        let t = h.ticket();
-        assert_eq!(&*t, "cfg");
-        if s.copies.len() > 1 {
-            assert!(!Arc::ptr_eq(&s.copies[0], &s.copies[1]));
-            assert!(Arc::ptr_eq(&s.copies[0].0, &s.copies[1].0));
-        }
-        drop(t);
-        assert_eq!(align_of::<Padded<u8>>(), 128);
-    }
-
-    #[test]
     fn a_counted_holder_frees_the_value_with_its_last_reference() {
         let h = Holder::new(Arc::new(5u8));
         let probe = Arc::downgrade(&*h);
@@ -210,6 +163,7 @@ mod tests {
             "a future outliving every service still reaches the value"
         );
         drop(t);
+        resile_core::spare::clear();
         assert!(probe.upgrade().is_none());
     }
 
