@@ -17,7 +17,6 @@ use crate::describe;
 use crate::layer::{Parts, ResilienceLayer};
 use crate::protocol::{Generic, Protocol};
 use crate::settings::{BackoffKind, Settings};
-use crate::stripe::Striped;
 use crate::telemetry::Telemetry;
 
 /// Builds the stack that protects one dependency, in resile's order (outermost first):
@@ -371,7 +370,7 @@ impl<P: Protocol, C, F> Resilience<P, C, F> {
         }
         sink.set_state(handle.state());
 
-        let describe = Striped::new(describe::Shared {
+        let describe = Arc::new(describe::Shared {
             name: name.clone(),
             describe: wire.describe.clone(),
             classifier: self.classifier.clone(),

@@ -15,7 +15,6 @@ use crate::describe::{self, Describe};
 use crate::health::DependencyHealth;
 use crate::protocol::{Generic, Protocol, Wire};
 use crate::settings::Settings;
-use crate::stripe::Striped;
 use crate::telemetry::{AttemptTelemetry, CallTelemetry, Telemetry};
 
 /// The client as the attempt timeout sees it: the protocol's inner adapter around `S`.
@@ -57,7 +56,7 @@ pub(crate) struct Parts<P: Protocol, C, F> {
     pub(crate) attempt: TimeoutLayer,
     pub(crate) attempt_telemetry: CallTelemetry,
     pub(crate) wire: Wire<P>,
-    pub(crate) describe: Striped<describe::Shared<P::Describe, C>>,
+    pub(crate) describe: Arc<describe::Shared<P::Describe, C>>,
     pub(crate) sink: Telemetry,
     pub(crate) budget: Option<RetryBudget>,
     pub(crate) ratio: Option<Arc<RatioBudget>>,

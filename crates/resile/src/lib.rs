@@ -165,7 +165,6 @@ pub mod protocol;
 #[cfg(feature = "stack")]
 pub mod settings;
 #[cfg(feature = "stack")]
-mod stripe;
 #[cfg(feature = "stack")]
 pub mod telemetry;
 

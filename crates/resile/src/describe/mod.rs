@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
+use resile_core::spare::{CallRef, Shareable};
 use resile_core::{BoxError, Classify, Name, Verdict};
 use tokio::time::Instant;
 use tower_service::Service;
 
-use crate::stripe::{Padded, Striped};
 use crate::telemetry::CallTelemetry;
 
 pub use error::{DependencyError, set_trace_id_source};
@@ -25,8 +25,8 @@ pub use operation::{GrpcOperation, HttpOperation};
 
 use error::Facts;
 
-/// What every clone of a [`Describe`] service shares (one copy per stripe of threads).
-#[derive(Clone)]
+/// What every clone of a [`Describe`] service shares; its futures hold it through a
+/// [`CallRef`], so no reference count moves per call.
 pub(crate) struct Shared<X, C> {
     pub(crate) name: Name,
     pub(crate) describe: X,
@@ -39,11 +39,11 @@ pub(crate) struct Shared<X, C> {
 /// layer of every stack [`Resilience`](crate::Resilience) builds.
 pub struct Describe<S, X, C> {
     inner: S,
-    shared: Striped<Shared<X, C>>,
+    shared: Arc<Shared<X, C>>,
 }
 
-impl<S, X: Clone, C: Clone> Describe<S, X, C> {
-    pub(crate) fn new(inner: S, shared: Striped<Shared<X, C>>) -> Self {
+impl<S, X, C> Describe<S, X, C> {
+    pub(crate) fn new(inner: S, shared: Arc<Shared<X, C>>) -> Self {
         Self { inner, shared }
     }
 }
@@ -66,7 +66,7 @@ impl<S, X, C> Describe<S, X, C> {
 
     /// The dependency's name.
     pub fn name(&self) -> &Name {
-        &self.shared.first().name
+        &self.shared.name
     }
 }
 
@@ -109,8 +109,8 @@ impl<S, X, C, Req> Service<Req> for Describe<S, X, C>
 where
     S: Service<Req>,
     S::Error: Into<BoxError>,
-    X: DescribeRequest<Req>,
-    C: Classify<S::Response, BoxError>,
+    X: DescribeRequest<Req> + Shareable,
+    C: Classify<S::Response, BoxError> + Shareable,
 {
     type Response = S::Response;
     type Error = BoxError;
@@ -119,7 +119,7 @@ where
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx).map_err(|e| {
-            let shared = self.shared.first();
+            let shared = &*self.shared;
             let (err, verdict) = verdict_of::<S::Response, C>(&shared.classifier, e.into());
             let facts = Facts {
                 dependency: shared.name.clone(),
@@ -133,9 +133,9 @@ where
 
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
-        let shared = self.shared.local().clone();
-        let captured = shared.0.describe.describe(&req);
-        let started = shared.0.calls.start();
+        let shared = CallRef::new(&self.shared);
+        let captured = shared.describe.describe(&req);
+        let started = shared.calls.start();
         DescribeFuture {
             inner: self.inner.call(req),
             shared,
@@ -147,19 +147,23 @@ where
 
 pin_project! {
     /// The response future of [`Describe`].
-    pub struct DescribeFuture<F, X, C, K> {
+    pub struct DescribeFuture<F, X, C, K>
+    where
+        X: Shareable,
+        C: Shareable,
+    {
         #[pin]
         inner: F,
-        shared: Arc<Padded<Shared<X, C>>>,
+        shared: CallRef<Shared<X, C>>,
         captured: Option<K>,
         started: Option<Instant>,
     }
 }
 
-impl<F, X, C, K> fmt::Debug for DescribeFuture<F, X, C, K> {
+impl<F, X: Shareable, C: Shareable, K> fmt::Debug for DescribeFuture<F, X, C, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DescribeFuture")
-            .field("name", &self.shared.0.name)
+            .field("name", &self.shared.name)
             .finish_non_exhaustive()
     }
 }
@@ -168,7 +172,8 @@ impl<F, X, C, K, Res, E> Future for DescribeFuture<F, X, C, K>
 where
     F: Future<Output = Result<Res, E>>,
     E: Into<BoxError>,
-    C: Classify<Res, BoxError>,
+    X: Shareable,
+    C: Classify<Res, BoxError> + Shareable,
     K: Kept,
 {
     type Output = Result<Res, BoxError>;
@@ -177,7 +182,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let out = std::task::ready!(this.inner.poll(cx));
-        let shared = &this.shared.0;
+        let shared: &Shared<X, C> = this.shared;
         match out {
             Ok(res) => {
                 if this.started.is_some() {
