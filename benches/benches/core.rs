@@ -181,6 +181,20 @@ fn single(c: &mut Criterion) {
     let _guard = resile_benches::runtime().enter();
     let mut r = c.benchmark_group("core/reference");
     r.bench_function("tokio_instant_now", |b| b.iter(tokio::time::Instant::now));
+    r.bench_function("std_instant_now", |b| b.iter(std::time::Instant::now));
+    // What a response future pays to own its layer's shared state: an `Arc` clone and drop
+    // (two atomic read-modify-writes) against a spare reference taken and parked per thread.
+    let shared = std::sync::Arc::new(0u64);
+    r.bench_function("arc_clone_drop", |b| {
+        b.iter(|| drop(std::hint::black_box(std::sync::Arc::clone(&shared))))
+    });
+    r.bench_function("spare_callref_take_park", |b| {
+        b.iter(|| {
+            drop(std::hint::black_box(resile_core::spare::CallRef::new(
+                &shared,
+            )))
+        })
+    });
     r.finish();
 }
 
