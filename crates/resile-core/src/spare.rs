@@ -94,12 +94,6 @@ impl<T: Send + Sync + 'static> CallRef<T> {
         }
     }
 
-    /// Wraps a reference the caller already counted (no cache lookup).
-    #[must_use]
-    pub fn from_arc(arc: Arc<T>) -> Self {
-        Self { arc: Some(arc) }
-    }
-
     /// The counted reference this holds.
     #[must_use]
     pub fn as_arc(&self) -> &Arc<T> {
@@ -125,9 +119,7 @@ impl<T: Send + Sync + 'static> Deref for CallRef<T> {
     }
 }
 
-/// A clone is another counted reference, itself taken from the spare cache when it holds one —
-/// so a service that keeps its shared state in a `CallRef` is cheap to clone and drop per call
-/// (as `tower` middleware that moves a readied clone into its future does).
+/// A clone is another counted reference, taken from the spare cache like [`CallRef::new`].
 impl<T: Send + Sync + 'static> Clone for CallRef<T> {
     #[inline]
     fn clone(&self) -> Self {
@@ -225,7 +217,7 @@ mod tests {
     fn clones_are_counted_references_taken_from_the_cache() {
         clear();
         let shared = Arc::new(());
-        let a = CallRef::from_arc(Arc::clone(&shared));
+        let a = CallRef::new(&shared);
         let b = a.clone();
         assert_eq!(Arc::strong_count(&shared), 3);
         drop(b);

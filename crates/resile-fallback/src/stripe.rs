@@ -1,4 +1,5 @@
-//! Per-thread stripes, so that what every call writes does not bounce between cores.
+//! Per-thread stripes, so that what every call writes does not bounce between cores; and how
+//! the layer's configuration reaches each call's future ([`Holder`], [`Ticket`]).
 //!
 //! Each thread takes a small index once (round robin over a process-wide counter); a striped
 //! structure of `n` slots (a power of two) uses `index & (n - 1)`. Threads beyond `n` share

@@ -67,10 +67,10 @@
 //! On the success path a call takes the configuration through a
 //! [`CallRef`](resile_core::spare::CallRef) (a reference recycled per thread, so no reference
 //! count moves in steady state; a parked reference keeps the configuration alive until its
-//! cache slot is reused or the thread exits), a per-thread counter increment for the budget (no locked
-//! instruction, no clock read), and no allocation. The clock is read only when a retry is
-//! considered, when the layer has its own `total_timeout`, and on one request in 64 per thread
-//! (to timestamp the budget's window).
+//! cache slot is reused or the thread exits), a per-thread counter increment for the budget (no
+//! locked instruction, no clock read), and no allocation. The clock is read only when a retry
+//! is considered, when the layer has its own `total_timeout`, and on one request in 64 per
+//! thread (to timestamp the budget's window).
 //!
 //! # Examples
 //!
