@@ -71,7 +71,7 @@ pub struct CallRef<T: Send + Sync + 'static> {
 
 impl<T: Send + Sync + 'static> CallRef<T> {
     /// A reference to `shared`: a spare one parked on this thread, or a new clone.
-    #[inline]
+    #[inline(always)]
     #[must_use]
     pub fn new(shared: &Arc<T>) -> Self {
         let addr = addr_of(shared);
@@ -128,7 +128,7 @@ impl<T: Send + Sync + 'static> Clone for CallRef<T> {
 }
 
 impl<T: Send + Sync + 'static> Drop for CallRef<T> {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         let Some(arc) = self.arc.take() else { return };
         let slot = slot_of(addr_of(&arc));
