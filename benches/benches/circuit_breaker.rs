@@ -3,6 +3,7 @@
 //!
 //! - `circuit_breaker/closed`: one thread, closed breaker, every call succeeds.
 //! - `circuit_breaker/open`: one thread, open breaker, every call is rejected (fast fail).
+//!   `resile_into_box_error` adds the conversion of the rejection into a `BoxError`.
 //! - `circuit_breaker/threads`: N threads sharing one closed breaker (a clone each); N from
 //!   `RESILE_BENCH_THREADS` (default `1,2,<cores>`).
 //! - `HEAP` lines: bytes on the heap per breaker right after construction, and the growth
@@ -255,11 +256,17 @@ fn open(c: &mut Criterion) {
         .expect("valid");
     let handle = layer.handle();
     let mut svc = layer.layer(failing());
-    trip(&mut svc, |e| {
-        resile_core::find::<resile_core::CircuitOpen>(&**e).is_some()
-    });
+    trip(&mut svc, resile_core::CircuitBreakerError::is_open);
     assert_eq!(handle.state(), State::Open);
-    bench_single(c, group, "resile", svc);
+    bench_single(c, group, "resile", svc.clone());
+    // The same rejection converted into a `BoxError`, as a layer above with an
+    // `Into<BoxError>` bound (or a caller's `?`) does: the box is the allocation.
+    bench_single(
+        c,
+        group,
+        "resile_into_box_error",
+        tower::ServiceExt::map_err(svc, resile_core::BoxError::from),
+    );
 
     let mut svc = tower_resilience_layer(tr::SlidingWindowType::CountBased).layer(failing());
     trip(&mut svc, |e| e.is_circuit_open());

@@ -22,11 +22,24 @@ impl Clock {
         }
     }
 
+    /// The instant the breaker's milliseconds count from.
+    #[inline]
+    pub(crate) fn base(&self) -> Instant {
+        self.base
+    }
+
     /// The current time (a method, so every clock read goes through the breaker's clock).
     #[inline]
     #[allow(clippy::unused_self)]
     pub(crate) fn now(&self) -> Instant {
         Instant::now()
+    }
+
+    /// Whether time moves on its own. Under a paused tokio clock (tests) it moves only when
+    /// told to, and reads in a row return the same instant.
+    pub(crate) fn is_live(&self) -> bool {
+        let a = self.now();
+        a != self.now() || a != self.now()
     }
 
     /// Nanoseconds from the base to `t` (no division: the time window's hot-path test).
@@ -77,6 +90,16 @@ mod tests {
         assert_eq!(c.ms_ceil(exact), 7);
         assert_eq!(c.instant(7), exact);
         assert_eq!(c.nanos(t), 2_500_000);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_paused_clock_is_not_live() {
+        assert!(!Clock::new().is_live());
+    }
+
+    #[test]
+    fn the_real_clock_is_live() {
+        assert!(Clock::new().is_live());
     }
 
     #[tokio::test(start_paused = true)]

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use pin_project_lite::pin_project;
-use resile_core::{BoxError, CircuitOpen, Classify};
+use resile_core::{BoxError, CircuitBreakerError, CircuitOpen, Classify};
 
 use crate::breaker::Guard;
 
@@ -71,7 +71,7 @@ where
     E: Into<BoxError>,
     C: Classify<T, E>,
 {
-    type Output = Result<T, BoxError>;
+    type Output = Result<T, CircuitBreakerError>;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -83,10 +83,10 @@ where
             } => {
                 let result = ready!(fut.poll(cx));
                 guard.finish(classifier.classify(&result));
-                Poll::Ready(result.map_err(Into::into))
+                Poll::Ready(result.map_err(|e| CircuitBreakerError::Inner(e.into())))
             }
             StateProj::Rejected { error } => match error.take() {
-                Some(open) => Poll::Ready(Err(Box::new(open))),
+                Some(open) => Poll::Ready(Err(CircuitBreakerError::Open(open))),
                 None => panic!("circuit breaker ResponseFuture polled after completion"),
             },
         }

@@ -17,9 +17,11 @@
 //!   [`Classify`](resile_core::Classify) ([`DefaultClassifier`](resile_core::DefaultClassifier)
 //!   by default) and recorded. A call whose future is dropped before finishing (say, by a
 //!   timeout outside the breaker) counts as a failure unless configured otherwise.
-//! - **Open**: calls are rejected at once with a [`CircuitOpen`](resile_core::CircuitOpen)
-//!   error (inside a [`BoxError`](resile_core::BoxError)) that names the dependency and the
-//!   time until a probe is allowed. The wait may grow on successive openings, and is at least
+//! - **Open**: calls are rejected at once with [`CircuitBreakerError::Open`], holding a
+//!   [`CircuitOpen`](resile_core::CircuitOpen) that names the dependency and the time until a
+//!   probe is allowed. (The service's error type is [`CircuitBreakerError`]; it converts into
+//!   a [`BoxError`](resile_core::BoxError) by unwrapping, so layers above see a boxed
+//!   `CircuitOpen` or the inner service's own error.) The wait may grow on successive openings, and is at least
 //!   as long as a server's wait hint (Retry-After) carried by the failure's verdict.
 //! - **Half-open**: exactly N probes are admitted, across every clone and thread; others are
 //!   rejected. Enough successes close the circuit; a failure that makes closing impossible,
@@ -61,7 +63,7 @@
 //! ```
 //! use std::time::Duration;
 //! use resile_circuit_breaker::{CircuitBreakerLayer, DroppedCalls, EventKind, State};
-//! use resile_core::{find, BoxError, CircuitOpen, Verdict};
+//! use resile_core::{find, BoxError, CircuitBreakerError, CircuitOpen, Verdict};
 //! use tower::{service_fn, Service, ServiceExt};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -103,10 +105,14 @@
 //! }
 //! assert_eq!(handle.state(), State::Open);
 //!
+//! // A rejection is `CircuitBreakerError::Open`: no allocation, the inner service not called.
 //! let err = svc.ready().await?.call(()).await.unwrap_err();
-//! let open = find::<CircuitOpen>(&*err).expect("rejected by the breaker");
+//! let open = err.as_open().expect("rejected by the breaker");
 //! assert_eq!(open.dependency(), "payments");
 //! assert!(open.open_for() <= Duration::from_secs(5));
+//! // Converted into a `BoxError` (by `?`, or by any layer above), it is a boxed `CircuitOpen`.
+//! let boxed: BoxError = err.into();
+//! assert!(find::<CircuitOpen>(&*boxed).is_some());
 //!
 //! tokio::time::advance(Duration::from_secs(5)).await;
 //! assert_eq!(handle.state(), State::HalfOpen); // no call needed to see it
@@ -134,16 +140,25 @@
 //! # Cost and concurrency
 //!
 //! In the closed state a call reads the state word (one atomic load of a line no call
-//! writes), and its success increments a counter on the calling thread's own shard: one
-//! atomic add, no lock, no allocation, no clock read (unless a time window or a slow-call
-//! threshold needs one), and no write to memory another core writes — so throughput grows with
-//! cores instead of collapsing. The response future holds its thread's shard handle, which a
+//! writes), and its success increments a counter on the calling thread's own shard: no
+//! lock, no allocation, no clock read (unless a time window or a slow-call threshold needs
+//! one), and no write to memory another core writes — so throughput grows with cores instead
+//! of collapsing. The first thread to count on a shard owns it and counts with a plain load
+//! and store (no locked instruction); other threads that share the shard add with an atomic
+//! add to cells of their own, and readers sum both. The response future holds its thread's shard handle, which a
 //! thread keeps as a spare between calls (at most four, one per breaker called in turn), so
 //! the handle's reference count is not touched either in steady state.
 //!
 //! Failures, slow calls and transitions take a short lock (never held while user code —
-//! a classifier or a listener — runs). A rejection reads the clock (to report the time until
-//! a probe) and allocates its error box, as tower's `BoxError` requires.
+//! a classifier or a listener — runs). A rejection allocates nothing: the error is an enum
+//! ([`CircuitBreakerError`]) rather than a box, and the dependency name in it is an interned
+//! [`Name`](resile_core::Name) (a pointer copy). Nor does it read the clock: when the breaker
+//! opens while the clock is live, a process-wide timer thread (`resile-breaker-timer`, started
+//! on the first opening) marks the end of the wait, and until then a rejection reads only
+//! atomics; the [`CircuitOpen`](resile_core::CircuitOpen) it returns works out the time left
+//! only when asked. The mark is a shortcut and never the only way out of the open state:
+//! under a paused tokio clock (tests) there is no mark, and every 64th rejection on a shard
+//! reads the clock anyway, so a late timer never keeps the breaker open.
 //!
 //! Memory is fixed when the breaker is built: about 700 bytes, plus 4 bytes per count-window slot
 //! or 32 bytes per time bucket, plus 160 bytes per shard (one per core, rounded up to a power
@@ -192,5 +207,6 @@ pub use future::ResponseFuture;
 pub use handle::CircuitBreakerHandle;
 pub use layer::CircuitBreakerLayer;
 pub use metrics::Metrics;
+pub use resile_core::CircuitBreakerError;
 pub use service::CircuitBreaker;
 pub use state::State;

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use resile_core::{BoxError, Classify, DefaultClassifier};
+use resile_core::{BoxError, CircuitBreakerError, Classify, DefaultClassifier};
 use tower_service::Service;
 
 use crate::breaker::Breaker;
@@ -15,9 +15,11 @@ use crate::layer::CircuitBreakerLayer;
 /// A service guarded by a circuit breaker; built by [`CircuitBreakerLayer`].
 ///
 /// - `poll_ready` passes the inner service's readiness through, untouched.
-/// - `call` admits the call (closed; or a half-open probe slot) or rejects it at once with a
-///   [`CircuitOpen`](resile_core::CircuitOpen) error inside the [`BoxError`] — the inner service
-///   is not called.
+/// - `call` admits the call (closed; or a half-open probe slot) or rejects it at once with
+///   [`CircuitBreakerError::Open`] — the inner service is not called, and nothing is allocated.
+///   The inner service's errors come back as [`CircuitBreakerError::Inner`]; both convert into
+///   a [`BoxError`] by unwrapping (see [`CircuitBreakerError`]), so layers above with an
+///   `Into<BoxError>` bound see the same errors a boxing layer would give them.
 /// - The response future records the outcome, as judged by the classifier; dropping it before
 ///   it finishes records the call as dropped (see
 ///   [`DroppedCalls`](crate::DroppedCalls)) and gives back a probe slot.
@@ -75,12 +77,14 @@ where
     C: Classify<S::Response, S::Error> + Clone,
 {
     type Response = S::Response;
-    type Error = BoxError;
+    type Error = CircuitBreakerError;
     type Future = ResponseFuture<S::Future, C>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
+        self.inner
+            .poll_ready(cx)
+            .map_err(|e| CircuitBreakerError::Inner(e.into()))
     }
 
     #[inline]

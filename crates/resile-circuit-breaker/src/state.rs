@@ -109,6 +109,12 @@ impl Word {
         self.0 & 0xF == 0
     }
 
+    /// Whether this is the normal mode's open phase (the fast-fail path's test).
+    #[inline]
+    pub(crate) fn is_open_normal(self) -> bool {
+        self.0 & 0xF == Phase::Open as u64
+    }
+
     pub(crate) fn phase(self) -> Phase {
         match self.0 & PHASE_MASK {
             0 => Phase::Closed,

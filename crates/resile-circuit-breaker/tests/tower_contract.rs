@@ -41,8 +41,11 @@ async fn inner_errors_pass_through_boxed() {
     let fut = svc.ready().await.unwrap().call(());
     let (_, send) = handle.next_request().await.unwrap();
     send.send_error(std::io::Error::other("boom"));
-    let err: BoxError = fut.await.unwrap_err();
+    let err = fut.await.unwrap_err();
+    assert!(!err.is_open());
     assert_eq!(err.to_string(), "boom");
+    let err: BoxError = err.into();
+    assert!(err.is::<std::io::Error>(), "unwrapped, not wrapped");
     assert_eq!(resile_core::kind_of(&*err), None);
 }
 
@@ -66,7 +69,8 @@ async fn an_open_breaker_is_ready_and_rejects_from_call() {
     let fut = svc.call(Call::Ok);
     assert!(fut.is_rejected());
     let err = fut.await.unwrap_err();
-    assert!(rejection(&err).is_some());
+    assert!(err.as_open().is_some());
+    assert!(rejection(&err.into()).is_some());
     assert_eq!(dep.reached(), reached);
 }
 

@@ -26,6 +26,8 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use crate::name::Name;
 
 /// The error type of layers that add a failure mode: tower's `BoxError`.
@@ -83,7 +85,19 @@ pub trait ResileError: StdError + Send + Sync + 'static {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CircuitOpen {
     dependency: Name,
-    open_for: Duration,
+    wait: Wait,
+}
+
+/// How long an open circuit stays open, as the breaker knew it when it rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    For(Duration),
+    Until(Instant),
+    /// `millis` milliseconds after `base`: added up only when asked.
+    Since {
+        base: Instant,
+        millis: u64,
+    },
 }
 
 impl CircuitOpen {
@@ -91,7 +105,28 @@ impl CircuitOpen {
     pub fn new(dependency: Name, open_for: Duration) -> Self {
         Self {
             dependency,
-            open_for,
+            wait: Wait::For(open_for),
+        }
+    }
+
+    /// An open-circuit rejection for `dependency`, which admits a probe at `until`.
+    ///
+    /// The time left is worked out when someone asks ([`open_for`](Self::open_for)), so
+    /// rejecting a call needs no clock read.
+    pub fn until(dependency: Name, until: Instant) -> Self {
+        Self {
+            dependency,
+            wait: Wait::Until(until),
+        }
+    }
+
+    /// An open-circuit rejection for `dependency`, which admits a probe `millis` milliseconds
+    /// after `base`: the same as [`until`](Self::until) for a breaker that keeps its time as
+    /// milliseconds since `base`, without even the addition on the rejection path.
+    pub fn until_millis_after(dependency: Name, base: Instant, millis: u64) -> Self {
+        Self {
+            dependency,
+            wait: Wait::Since { base, millis },
         }
     }
 
@@ -102,7 +137,22 @@ impl CircuitOpen {
 
     /// How long until the breaker lets a probe call through (zero when half-open and full).
     pub fn open_for(&self) -> Duration {
-        self.open_for
+        match self.probe_at() {
+            None => match self.wait {
+                Wait::For(d) => d,
+                _ => Duration::ZERO,
+            },
+            Some(t) => t.saturating_duration_since(Instant::now()),
+        }
+    }
+
+    /// The instant the breaker lets a probe call through, when the rejection recorded one.
+    pub fn probe_at(&self) -> Option<Instant> {
+        match self.wait {
+            Wait::For(_) => None,
+            Wait::Until(t) => Some(t),
+            Wait::Since { base, millis } => base.checked_add(Duration::from_millis(millis)),
+        }
     }
 }
 
@@ -111,7 +161,8 @@ impl fmt::Display for CircuitOpen {
         write!(
             f,
             "circuit open for `{}`, next probe in {:?}",
-            self.dependency, self.open_for
+            self.dependency,
+            self.open_for()
         )
     }
 }
@@ -126,7 +177,113 @@ impl ResileError for CircuitOpen {
         self.dependency.as_str()
     }
     fn retry_after(&self) -> Option<Duration> {
-        Some(self.open_for)
+        Some(self.open_for())
+    }
+}
+
+/// The error of a circuit breaker service: its own rejection, or the inner service's error.
+///
+/// A breaker returns this enum rather than a [`BoxError`] so that rejecting a call while the
+/// circuit is open allocates nothing. It converts into a [`BoxError`] (`.into()`, `?`, and the
+/// `Into<BoxError>` bound every tower layer above it uses) by *unwrapping*: an open circuit
+/// becomes a boxed [`CircuitOpen`], and an inner error becomes the inner service's own
+/// `BoxError`, unchanged and not wrapped. So what comes out of a stack is what a boxing breaker
+/// would have produced, and [`kind_of`], [`find`] and `downcast_ref` work as on any resile
+/// error. That is also why it does not implement `std::error::Error` itself (an `Error` impl
+/// would make the conversion wrap it instead); use [`into_box`](Self::into_box) where a
+/// `std` error is needed.
+///
+/// ```
+/// use resile_core::error::{kind_of, BoxError, CircuitBreakerError, CircuitOpen, ErrorKind};
+/// use resile_core::Name;
+/// use std::time::Duration;
+///
+/// let open = CircuitBreakerError::from(CircuitOpen::new(Name::new("users"), Duration::from_secs(5)));
+/// assert!(open.is_open());
+/// assert_eq!(open.kind(), Some(ErrorKind::CircuitOpen));
+/// let boxed: BoxError = open.into();
+/// assert_eq!(kind_of(&*boxed), Some(ErrorKind::CircuitOpen));
+///
+/// let inner = CircuitBreakerError::Inner(std::io::Error::other("reset").into());
+/// let boxed: BoxError = inner.into();
+/// assert!(boxed.downcast_ref::<std::io::Error>().is_some(), "not wrapped");
+/// ```
+#[derive(Debug)]
+pub enum CircuitBreakerError {
+    /// The breaker rejected the call; the inner service was not called.
+    Open(CircuitOpen),
+    /// The inner service was called and failed.
+    Inner(BoxError),
+}
+
+impl CircuitBreakerError {
+    /// Whether the breaker rejected the call.
+    pub fn is_open(&self) -> bool {
+        matches!(self, CircuitBreakerError::Open(_))
+    }
+
+    /// The rejection, when the breaker rejected the call.
+    pub fn as_open(&self) -> Option<&CircuitOpen> {
+        match self {
+            CircuitBreakerError::Open(open) => Some(open),
+            CircuitBreakerError::Inner(_) => None,
+        }
+    }
+
+    /// The inner service's error, when it was called and failed.
+    pub fn inner(&self) -> Option<&(dyn StdError + Send + Sync + 'static)> {
+        match self {
+            CircuitBreakerError::Open(_) => None,
+            CircuitBreakerError::Inner(e) => Some(&**e),
+        }
+    }
+
+    /// The first resile error in this error: the rejection, or one in the inner error's chain.
+    pub fn resile_error(&self) -> Option<&dyn ResileError> {
+        match self {
+            CircuitBreakerError::Open(open) => Some(open),
+            CircuitBreakerError::Inner(e) => find_resile_error(&**e),
+        }
+    }
+
+    /// Which resile kind this error is, if any (see [`kind_of`]).
+    pub fn kind(&self) -> Option<ErrorKind> {
+        self.resile_error().map(ResileError::kind)
+    }
+
+    /// The error as a [`BoxError`] (the same as `.into()`).
+    pub fn into_box(self) -> BoxError {
+        self.into()
+    }
+}
+
+impl fmt::Display for CircuitBreakerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CircuitBreakerError::Open(open) => fmt::Display::fmt(open, f),
+            CircuitBreakerError::Inner(e) => fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl From<CircuitOpen> for CircuitBreakerError {
+    fn from(open: CircuitOpen) -> Self {
+        CircuitBreakerError::Open(open)
+    }
+}
+
+impl From<BoxError> for CircuitBreakerError {
+    fn from(inner: BoxError) -> Self {
+        CircuitBreakerError::Inner(inner)
+    }
+}
+
+impl From<CircuitBreakerError> for BoxError {
+    fn from(err: CircuitBreakerError) -> Self {
+        match err {
+            CircuitBreakerError::Open(open) => Box::new(open),
+            CircuitBreakerError::Inner(e) => e,
+        }
     }
 }
 
@@ -358,6 +515,9 @@ pub fn resile_error_in<E: 'static>(err: &E) -> Option<&dyn ResileError> {
     if let Some(b) = any.downcast_ref::<BoxError>() {
         return find_resile_error(&**b);
     }
+    if let Some(e) = any.downcast_ref::<CircuitBreakerError>() {
+        return e.resile_error();
+    }
     if let Some(b) = any.downcast_ref::<Box<dyn StdError + Send + 'static>>() {
         return find_resile_error(&**b);
     }
@@ -531,5 +691,61 @@ mod tests {
         assert_eq!(e.component(), "bulkhead");
         assert_eq!(e.field(), "max_concurrent");
         assert_eq!(e.message(), "must be at least 1, got 0");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_open_circuit_until_an_instant_counts_down_when_asked() {
+        let until = Instant::now() + Duration::from_secs(10);
+        let e = CircuitOpen::until(n(), until);
+        assert_eq!(e.probe_at(), Some(until));
+        assert_eq!(e.open_for(), Duration::from_secs(10));
+        tokio::time::advance(Duration::from_secs(4)).await;
+        assert_eq!(e.open_for(), Duration::from_secs(6));
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(6)));
+        tokio::time::advance(Duration::from_secs(60)).await;
+        assert_eq!(e.open_for(), Duration::ZERO, "never negative");
+        assert_eq!(
+            CircuitOpen::new(n(), Duration::from_secs(1)).probe_at(),
+            None
+        );
+    }
+
+    #[test]
+    fn a_breaker_error_unwraps_into_a_box_error() {
+        let open = CircuitBreakerError::from(CircuitOpen::new(n(), Duration::from_secs(2)));
+        assert!(open.is_open() && open.inner().is_none());
+        assert_eq!(open.to_string(), "circuit open for `dep`, next probe in 2s");
+        let boxed = open.into_box();
+        assert_eq!(
+            find::<CircuitOpen>(&*boxed).map(CircuitOpen::open_for),
+            Some(Duration::from_secs(2))
+        );
+
+        let inner =
+            CircuitBreakerError::from(BoxError::from(Elapsed::attempt(n(), Duration::ZERO)));
+        assert!(!inner.is_open() && inner.as_open().is_none());
+        assert_eq!(inner.kind(), Some(ErrorKind::Timeout));
+        let boxed: BoxError = inner.into();
+        assert!(boxed.is::<Elapsed>(), "the inner error itself, not wrapped");
+
+        let plain = CircuitBreakerError::Inner("refused".into());
+        assert_eq!(plain.kind(), None);
+        assert_eq!(plain.to_string(), "refused");
+    }
+
+    #[test]
+    fn resile_error_in_sees_through_a_breaker_error() {
+        let open = CircuitBreakerError::from(CircuitOpen::new(n(), Duration::ZERO));
+        assert_eq!(
+            resile_error_in(&open).map(|e| e.kind()),
+            Some(ErrorKind::CircuitOpen)
+        );
+        let full = CircuitBreakerError::Inner(BulkheadFull::new(n(), 1).into());
+        assert_eq!(
+            resile_error_in(&full).map(|e| e.kind()),
+            Some(ErrorKind::BulkheadFull)
+        );
+        let other = CircuitBreakerError::Inner("reset".into());
+        assert!(resile_error_in(&other).is_none());
     }
 }

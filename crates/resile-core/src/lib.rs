@@ -73,8 +73,8 @@ pub mod spare;
 pub use classify::{Classify, DefaultClassifier, Failure, Verdict, classify_errors};
 pub use deadline::{CarryDeadline, Deadline};
 pub use error::{
-    BoxError, BudgetExhausted, BulkheadFull, CircuitOpen, ConfigError, DeadlineExceeded, Elapsed,
-    ErrorKind, ResileError, find, kind_of, resile_error_in,
+    BoxError, BudgetExhausted, BulkheadFull, CircuitBreakerError, CircuitOpen, ConfigError,
+    DeadlineExceeded, Elapsed, ErrorKind, ResileError, find, kind_of, resile_error_in,
 };
 pub use event::{Event, EventLevel, Listener, Listeners};
 pub use name::Name;

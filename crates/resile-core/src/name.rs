@@ -129,7 +129,10 @@ mod tests {
         let a = Name::new(&text);
         let b = Name::from(text.clone());
         assert!(std::ptr::eq(a.as_static_str(), b.as_static_str()));
-        assert!(!std::ptr::eq(a.as_str(), text.as_str()), "a stored copy, not the caller's");
+        assert!(
+            !std::ptr::eq(a.as_str(), text.as_str()),
+            "a stored copy, not the caller's"
+        );
         let c = Name::new("interned-other");
         assert_ne!(a, c);
         assert!(a < c);

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use resile_bulkhead::{Bulkhead, BulkheadHandle, BulkheadLayer};
 use resile_circuit_breaker::{CircuitBreaker, CircuitBreakerHandle, CircuitBreakerLayer};
-use resile_core::Name;
+use resile_core::{BoxError, CircuitBreakerError, Name};
 use resile_retry::budget::RatioBudget;
 use resile_retry::{Retry, RetryBudget, RetryLayer};
 use resile_timeout::{DeadlineLayer, DeadlineService, Timeout, TimeoutLayer};
+use tower::util::MapErr;
 use tower_layer::{Identity, Layer};
 
 use crate::describe::{self, Describe};
@@ -23,9 +24,17 @@ pub type Client<S, P> = <<P as Protocol>::Inner as Layer<S>>::Service;
 /// One attempt: the attempt timeout (and its telemetry) around the client.
 pub type Attempt<S, P> = AttemptTelemetry<Timeout<Client<S, P>>>;
 
+/// The circuit breaker around one attempt, its error boxed for the retry layer.
+///
+/// The breaker's own error type is [`CircuitBreakerError`] (so that a rejection allocates
+/// nothing); in the stack it is converted into a [`BoxError`] right away, so that the one
+/// classifier of a stack (used by the breaker and by retry) judges `Result<Res, BoxError>`.
+pub type Breaker<S, P, C> =
+    MapErr<CircuitBreaker<Attempt<S, P>, C>, fn(CircuitBreakerError) -> BoxError>;
+
 /// The retry loop: retry (with budget) around the circuit breaker around one attempt.
 pub type Retried<S, P, C> =
-    Retry<CircuitBreaker<Attempt<S, P>, C>, C, <P as Protocol>::Replay, <P as Protocol>::Record>;
+    Retry<Breaker<S, P, C>, C, <P as Protocol>::Replay, <P as Protocol>::Record>;
 
 /// The guarded request: bulkhead around the total timeout around the retry loop.
 pub type Guarded<S, P, C> =
@@ -220,7 +229,10 @@ where
         let s = p.wire.inner.layer(client);
         let s = p.attempt.layer(s);
         let s = AttemptTelemetry::new(s, p.attempt_telemetry.clone());
-        let s = p.breaker.layer(s);
+        let s = MapErr::new(
+            p.breaker.layer(s),
+            BoxError::from as fn(CircuitBreakerError) -> BoxError,
+        );
         let s = p.retry.layer(s);
         let s = p.wire.outer.layer(s);
         let s = p.deadline.layer(s);

@@ -186,6 +186,6 @@ pub use ext::ServiceBuilderExt;
 #[cfg(feature = "stack")]
 pub use health::{DependencyHealth, HealthSnapshot};
 #[cfg(feature = "stack")]
-pub use layer::{Attempt, Client, Guarded, Protected, ResilienceLayer, Retried};
+pub use layer::{Attempt, Breaker, Client, Guarded, Protected, ResilienceLayer, Retried};
 #[cfg(feature = "stack")]
 pub use settings::Settings;

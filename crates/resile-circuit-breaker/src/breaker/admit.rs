@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use resile_core::CircuitOpen;
 
-use super::shard::lease;
+use super::shard::{lease, thread_index};
+use super::timer;
 use super::{Breaker, Guard, Ticket};
 use crate::event::{CircuitBreakerEvent, EventKind};
 use crate::probe::Admission;
@@ -22,7 +23,36 @@ impl Breaker {
         if w.is_closed_normal() {
             return Ok(self.closed_guard());
         }
+        // Open, with a timer that will end the wait: reject from atomics alone (see `timer`).
+        if w.is_open_normal() && self.shared.hot.timer.load(Ordering::Relaxed) == w.0 {
+            let index = thread_index();
+            let shard = &self.shards[index & self.mask];
+            if !timer::recheck_due(shard.rejections_seen_by(index)) {
+                shard.add_rejected(index);
+                return Err(self.timed_rejection(w));
+            }
+        }
         self.admit_slow(w)
+    }
+
+    /// The rejection of a timed opening (already counted): the time left is worked out only
+    /// if a listener or the caller asks for it.
+    #[inline]
+    fn timed_rejection(&self, w: Word) -> CircuitOpen {
+        let sh = &*self.shared;
+        sh.listeners.emit(|| {
+            CircuitBreakerEvent::new(
+                sh.name.clone(),
+                EventKind::Rejected {
+                    state: w.state(),
+                    retry_after: sh
+                        .clock
+                        .instant(w.time_ms())
+                        .saturating_duration_since(sh.clock.now()),
+                },
+            )
+        });
+        CircuitOpen::until_millis_after(sh.name.clone(), sh.clock.base(), w.time_ms())
     }
 
     #[inline]
@@ -42,11 +72,10 @@ impl Breaker {
                     return Ok(self.closed_guard());
                 }
                 (Mode::Normal, Phase::Open) => {
-                    // The clock is read only here, on the rejection path.
-                    let now = sh.clock.now();
                     let until = sh.clock.instant(w.time_ms());
+                    let now = sh.clock.now();
                     if now < until {
-                        return Err(self.reject(w, until - now));
+                        return Err(self.reject_open(w));
                     }
                     w = self.refresh(now);
                 }
@@ -75,17 +104,26 @@ impl Breaker {
 
     /// Counts a rejection, publishes it, and builds the error.
     fn reject(&self, w: Word, open_for: Duration) -> CircuitOpen {
-        let shard = self.shard();
-        shard.rejected.fetch_add(1, Ordering::Relaxed);
+        let index = thread_index();
+        let shard = &self.shards[index & self.mask];
+        shard.add_rejected(index);
         self.shared.listeners.emit(|| {
             CircuitBreakerEvent::new(
-                shard.name.clone(),
+                self.shared.name.clone(),
                 EventKind::Rejected {
                     state: w.state(),
                     retry_after: open_for,
                 },
             )
         });
-        CircuitOpen::new(shard.name.clone(), open_for)
+        CircuitOpen::new(self.shared.name.clone(), open_for)
+    }
+
+    /// Counts a rejection of the opening `w` and builds it (see
+    /// [`timed_rejection`](Self::timed_rejection)).
+    fn reject_open(&self, w: Word) -> CircuitOpen {
+        let index = thread_index();
+        self.shards[index & self.mask].add_rejected(index);
+        self.timed_rejection(w)
     }
 }

@@ -13,10 +13,11 @@
 mod admit;
 mod record;
 pub(crate) mod shard;
+mod timer;
 pub(crate) mod transition;
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use resile_core::{Listeners, Name};
@@ -61,6 +62,9 @@ pub(crate) struct Hot {
     pub(crate) bucket_end: AtomicU64,
     /// The latest "wait until" a server asked for, in clock milliseconds.
     pub(crate) hint_until: AtomicU64,
+    /// The open state word a runtime timer will move to half-open when its wait is over (0:
+    /// none). While it equals the state word, rejections need no clock read.
+    pub(crate) timer: AtomicU64,
 }
 
 /// What the slow path updates under the lock.
@@ -121,6 +125,9 @@ impl fmt::Debug for Shared {
 /// One circuit breaker, shared by its layer, services and handles.
 pub(crate) struct Breaker {
     pub(crate) shared: Arc<Shared>,
+    /// Itself, for the timer task (which must not keep the breaker alive).
+    #[cfg_attr(resile_loom, allow(dead_code))]
+    this: Weak<Breaker>,
     shards: Box<[Arc<Shard>]>,
     mask: usize,
 }
@@ -166,6 +173,7 @@ impl Breaker {
                 consecutive: AtomicU32::new(0),
                 bucket_end: AtomicU64::new(bucket_ms.saturating_mul(1_000_000)),
                 hint_until: AtomicU64::new(0),
+                timer: AtomicU64::new(0),
             },
             needs_start: config.slow.is_some(),
             needs_end: config.slow.is_some() || model == Model::Time,
@@ -187,9 +195,10 @@ impl Breaker {
         let n = shards.clamp(1, 1 << 10).next_power_of_two();
         Arc::new_cyclic(|weak| Breaker {
             shards: (0..n)
-                .map(|_| Arc::new(Shard::new(&shared.name, shared.clone(), weak.clone())))
+                .map(|_| Arc::new(Shard::new(shared.clone(), weak.clone())))
                 .collect(),
             shared,
+            this: weak.clone(),
             mask: n - 1,
         })
     }
@@ -215,7 +224,7 @@ impl Breaker {
     pub(crate) fn totals(&self, slow: &Slow) -> Totals {
         let mut t = slow.locked;
         for s in self.shards.iter() {
-            t.calls += s.calls.load(Ordering::Relaxed);
+            t.calls += s.calls();
             t.failures += s.failures.load(Ordering::Relaxed);
         }
         t
@@ -223,10 +232,7 @@ impl Breaker {
 
     /// Rejections on every shard.
     pub(crate) fn rejected(&self) -> u64 {
-        self.shards
-            .iter()
-            .map(|s| s.rejected.load(Ordering::Relaxed))
-            .sum()
+        self.shards.iter().map(|s| s.rejected()).sum()
     }
 
     /// Publishes gathered events (never with the lock held).

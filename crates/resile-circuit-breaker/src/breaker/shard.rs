@@ -17,8 +17,6 @@ use std::cell::Cell;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Weak};
 
-use resile_core::Name;
-
 use super::{Breaker, Shared};
 use crate::sync::{AtomicU64, Ordering};
 
@@ -127,38 +125,45 @@ pub(crate) fn give_back(arc: Arc<Shard>) {
 
 /// One thread's counters. Aligned so that two shards never share a cache line (each `Arc`
 /// allocation, counts included, is exclusively its threads').
+///
+/// The first thread to count on a shard becomes its owner (thread indices are never reused,
+/// so no other thread can claim it). The owner counts calls and rejections with a plain load
+/// and store into its own cells (no locked instruction); every other thread that lands on the
+/// shard adds to the shared cells with `fetch_add`. Readers sum both, so nothing is lost.
 #[repr(align(64))]
 #[derive(Debug)]
 pub(crate) struct Shard {
-    /// Outcomes recorded without the lock: successes (and, for consecutive failures, every
-    /// outcome).
+    /// Calls recorded in the window, by threads other than the owner.
     pub(crate) calls: AtomicU64,
-    /// Failures recorded without the lock (consecutive failures only).
     pub(crate) failures: AtomicU64,
-    /// Calls rejected on this shard.
+    /// Rejections, by threads other than the owner.
     pub(crate) rejected: AtomicU64,
-    /// A private copy of the dependency name, so rejections on different cores do not all bump
-    /// one reference count.
-    pub(crate) name: Name,
-    /// What the success path reads.
+    /// Calls recorded by the owner.
+    own_calls: AtomicU64,
+    /// Rejections by the owner.
+    own_rejected: AtomicU64,
+    /// The owner's thread index + 1 (0: no owner yet).
+    owner: AtomicUsize,
     pub(crate) shared: Arc<Shared>,
-    /// The breaker, for the (rarer) paths that need its lock and every shard.
+    /// The breaker, for the slow path (weak: the breaker owns its shards).
     pub(crate) breaker: Weak<Breaker>,
 }
 
 impl Shard {
-    pub(crate) fn new(name: &Name, shared: Arc<Shared>, breaker: Weak<Breaker>) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, breaker: Weak<Breaker>) -> Self {
         Self {
             calls: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
-            name: Name::new(name.as_str()),
+            own_calls: AtomicU64::new(0),
+            own_rejected: AtomicU64::new(0),
+            owner: AtomicUsize::new(0),
             shared,
             breaker,
         }
     }
 
-    /// Runs `f` with the breaker, if it still exists (a call may outlive every handle).
+    /// Runs `f` on the breaker, if it still exists.
     #[inline]
     pub(crate) fn with_breaker(&self, f: impl FnOnce(&Breaker)) {
         if let Some(b) = self.breaker.upgrade() {
@@ -166,9 +171,85 @@ impl Shard {
         }
     }
 
-    pub(crate) fn add_call(&self) {
-        self.calls.fetch_add(1, Ordering::Relaxed);
+    /// Whether the calling thread owns this shard (claiming it if nobody does yet).
+    #[inline]
+    fn is_mine(&self) -> bool {
+        self.is_mine_at(thread_index())
     }
+
+    /// Whether the thread with index `index` (the caller's) owns this shard, claiming it if
+    /// nobody does yet.
+    #[cfg(not(resile_loom))]
+    #[inline]
+    fn is_mine_at(&self, index: usize) -> bool {
+        let tag = index.wrapping_add(1);
+        match self.owner.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => self
+                .owner
+                .compare_exchange(
+                    0,
+                    tag,
+                    std::sync::atomic::Ordering::Relaxed,
+                    std::sync::atomic::Ordering::Relaxed,
+                )
+                .is_ok(),
+            owner => owner == tag,
+        }
+    }
+
+    /// Under loom, threads share one OS thread's index: every count is a `fetch_add`.
+    #[cfg(resile_loom)]
+    #[inline]
+    fn is_mine_at(&self, _index: usize) -> bool {
+        false
+    }
+
+    /// Counts one recorded call.
+    #[inline]
+    pub(crate) fn add_call(&self) {
+        if self.is_mine() {
+            bump(&self.own_calls);
+        } else {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts one rejection by the calling thread, whose index is `index`.
+    #[inline]
+    pub(crate) fn add_rejected(&self, index: usize) {
+        if self.is_mine_at(index) {
+            bump(&self.own_rejected);
+        } else {
+            self.rejected.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The rejections the calling thread (index `index`) would add to: the owner's own count,
+    /// or the shared one.
+    #[inline]
+    pub(crate) fn rejections_seen_by(&self, index: usize) -> u64 {
+        if self.is_mine_at(index) {
+            self.own_rejected.load(Ordering::Relaxed)
+        } else {
+            self.rejected.load(Ordering::Relaxed)
+        }
+    }
+
+    /// Calls recorded on this shard.
+    pub(crate) fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed) + self.own_calls.load(Ordering::Relaxed)
+    }
+
+    /// Rejections on this shard.
+    pub(crate) fn rejected(&self) -> u64 {
+        self.rejected.load(Ordering::Relaxed) + self.own_rejected.load(Ordering::Relaxed)
+    }
+}
+
+/// Adds one to a cell only its owner writes.
+#[inline]
+fn bump(cell: &AtomicU64) {
+    cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
 
 #[cfg(all(test, not(resile_loom)))]
@@ -178,8 +259,9 @@ mod tests {
     use resile_core::Verdict;
 
     use crate::breaker::Breaker;
+    use crate::breaker::transition::Manual;
     use crate::config::Config;
-    use crate::sync::{Ordering, lock};
+    use crate::sync::lock;
 
     fn breaker() -> Arc<Breaker> {
         Breaker::new("t".into(), Config::default_config(), Default::default(), 1)
@@ -206,7 +288,45 @@ mod tests {
                 "no drop: back to the spares"
             );
         }
-        assert!(shard.calls.load(Ordering::Relaxed) >= 10);
+        assert!(shard.calls() >= 10);
+    }
+
+    #[test]
+    fn the_owner_and_other_threads_on_one_shard_lose_no_count() {
+        let b = breaker(); // one shard: every thread lands on it, one of them owns it
+        let run = |b: Arc<Breaker>| {
+            move || {
+                for _ in 0..20_000 {
+                    let mut g = b.admit().unwrap();
+                    g.finish(Verdict::Success);
+                }
+            }
+        };
+        let threads: Vec<_> = (0..4).map(|_| std::thread::spawn(run(b.clone()))).collect();
+        run(b.clone())();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        let slow = lock(&b.shared.slow);
+        assert_eq!(b.totals(&slow).calls, 100_000);
+        let shard = &b.shards[0];
+        assert_ne!(shard.owner.load(std::sync::atomic::Ordering::Relaxed), 0);
+        assert!(shard.own_calls.load(crate::sync::Ordering::Relaxed) >= 20_000);
+    }
+
+    #[test]
+    fn rejections_from_many_threads_on_one_shard_are_all_counted() {
+        let b = breaker();
+        b.manual(Manual::ForceOpen);
+        let run = |b: Arc<Breaker>| {
+            move || {
+                for _ in 0..20_000 {
+                    assert!(b.admit().is_err());
+                }
+            }
+        };
+        let threads: Vec<_> = (0..4).map(|_| std::thread::spawn(run(b.clone()))).collect();
+        run(b.clone())();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(b.rejected(), 100_000);
     }
 
     #[test]

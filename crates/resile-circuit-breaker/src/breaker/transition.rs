@@ -256,6 +256,7 @@ impl Breaker {
             .max(sh.hot.hint_until.load(Ordering::Acquire));
         let next = w.next(Phase::Open, Mode::Normal, until);
         sh.hot.state.store(next.0, Ordering::Release);
+        super::timer::arm(self, next);
         slow.level = slow.level.saturating_add(1);
         slow.trips += 1;
         slow.exceeded = false;

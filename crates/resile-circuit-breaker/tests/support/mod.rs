@@ -116,7 +116,7 @@ pub fn service(b: Builder<Classifier>) -> (Svc, CircuitBreakerHandle, Dep) {
 
 /// One call through the breaker, to completion.
 pub async fn call(svc: &mut Svc, c: Call) -> Result<Answer, BoxError> {
-    svc.ready().await?.call(c).await
+    Ok(svc.ready().await?.call(c).await?)
 }
 
 /// Several calls in a row.
