@@ -142,7 +142,8 @@ pub(crate) struct Shard {
     own_calls: AtomicU64,
     /// Rejections by the owner.
     own_rejected: AtomicU64,
-    /// The owner's thread index + 1 (0: no owner yet).
+    /// The owner's thread index + 1 (0: no owner yet). Unused under loom (see `is_mine_at`).
+    #[cfg_attr(resile_loom, allow(dead_code))]
     owner: AtomicUsize,
     pub(crate) shared: Arc<Shared>,
     /// The breaker, for the slow path (weak: the breaker owns its shards).
