@@ -215,6 +215,8 @@ fn public_types_are_send_sync_and_unpin() {
     assert_send_sync::<Reason>();
     assert_send_sync::<TripModel>();
     assert_send_sync::<DroppedCalls>();
+    assert_send_sync::<resile_circuit_breaker::CircuitBreakerError>();
+    assert_unpin::<resile_circuit_breaker::CircuitBreakerError>();
     assert_unpin::<Fut>();
     assert_unpin::<Svc>();
     assert_unpin::<CircuitBreakerLayer>();
