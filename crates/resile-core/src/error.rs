@@ -92,7 +92,6 @@ pub struct CircuitOpen {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Wait {
     For(Duration),
-    Until(Instant),
     /// `millis` milliseconds after `base`: added up only when asked.
     Since {
         base: Instant,
@@ -114,10 +113,7 @@ impl CircuitOpen {
     /// The time left is worked out when someone asks ([`open_for`](Self::open_for)), so
     /// rejecting a call needs no clock read.
     pub fn until(dependency: Name, until: Instant) -> Self {
-        Self {
-            dependency,
-            wait: Wait::Until(until),
-        }
+        Self::until_millis_after(dependency, until, 0)
     }
 
     /// An open-circuit rejection for `dependency`, which admits a probe `millis` milliseconds
@@ -137,12 +133,11 @@ impl CircuitOpen {
 
     /// How long until the breaker lets a probe call through (zero when half-open and full).
     pub fn open_for(&self) -> Duration {
-        match self.probe_at() {
-            None => match self.wait {
-                Wait::For(d) => d,
-                _ => Duration::ZERO,
-            },
-            Some(t) => t.saturating_duration_since(Instant::now()),
+        match self.wait {
+            Wait::For(d) => d,
+            Wait::Since { .. } => self.probe_at().map_or(Duration::ZERO, |t| {
+                t.saturating_duration_since(Instant::now())
+            }),
         }
     }
 
@@ -150,7 +145,6 @@ impl CircuitOpen {
     pub fn probe_at(&self) -> Option<Instant> {
         match self.wait {
             Wait::For(_) => None,
-            Wait::Until(t) => Some(t),
             Wait::Since { base, millis } => base.checked_add(Duration::from_millis(millis)),
         }
     }

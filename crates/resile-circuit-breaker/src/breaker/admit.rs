@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use resile_core::CircuitOpen;
 
-use super::shard::{lease, thread_index};
+use super::shard::{Count, lease, thread_index};
 use super::timer;
 use super::{Breaker, Guard, Ticket};
 use crate::event::{CircuitBreakerEvent, EventKind};
@@ -25,10 +25,9 @@ impl Breaker {
         }
         // Open, with a timer that will end the wait: reject from atomics alone (see `timer`).
         if w.is_open_normal() && self.shared.hot.timer.load(Ordering::Relaxed) == w.0 {
-            let index = thread_index();
-            let shard = &self.shards[index & self.mask];
-            if !timer::recheck_due(shard.rejections_seen_by(index)) {
-                shard.add_rejected(index);
+            let rejections = self.rejections();
+            if !timer::recheck_due(rejections.get()) {
+                rejections.add();
                 return Err(self.timed_rejection(w));
             }
         }
@@ -104,9 +103,7 @@ impl Breaker {
 
     /// Counts a rejection, publishes it, and builds the error.
     fn reject(&self, w: Word, open_for: Duration) -> CircuitOpen {
-        let index = thread_index();
-        let shard = &self.shards[index & self.mask];
-        shard.add_rejected(index);
+        self.rejections().add();
         self.shared.listeners.emit(|| {
             CircuitBreakerEvent::new(
                 self.shared.name.clone(),
@@ -122,8 +119,14 @@ impl Breaker {
     /// Counts a rejection of the opening `w` and builds it (see
     /// [`timed_rejection`](Self::timed_rejection)).
     fn reject_open(&self, w: Word) -> CircuitOpen {
-        let index = thread_index();
-        self.shards[index & self.mask].add_rejected(index);
+        self.rejections().add();
         self.timed_rejection(w)
+    }
+
+    /// The calling thread's rejection count (on its shard).
+    #[inline]
+    fn rejections(&self) -> Count<'_> {
+        let index = thread_index();
+        self.shards[index & self.mask].rejections(index)
     }
 }

@@ -17,7 +17,7 @@ mod timer;
 pub(crate) mod transition;
 
 use std::fmt;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use resile_core::{Listeners, Name};
@@ -62,8 +62,8 @@ pub(crate) struct Hot {
     pub(crate) bucket_end: AtomicU64,
     /// The latest "wait until" a server asked for, in clock milliseconds.
     pub(crate) hint_until: AtomicU64,
-    /// The open state word a runtime timer will move to half-open when its wait is over (0:
-    /// none). While it equals the state word, rejections need no clock read.
+    /// The open state word whose wait the timer thread will mark as over (0: none). While it
+    /// equals the state word, rejections need no clock read (see `timer`).
     pub(crate) timer: AtomicU64,
 }
 
@@ -125,9 +125,6 @@ impl fmt::Debug for Shared {
 /// One circuit breaker, shared by its layer, services and handles.
 pub(crate) struct Breaker {
     pub(crate) shared: Arc<Shared>,
-    /// Itself, for the timer task (which must not keep the breaker alive).
-    #[cfg_attr(resile_loom, allow(dead_code))]
-    this: Weak<Breaker>,
     shards: Box<[Arc<Shard>]>,
     mask: usize,
 }
@@ -198,7 +195,6 @@ impl Breaker {
                 .map(|_| Arc::new(Shard::new(shared.clone(), weak.clone())))
                 .collect(),
             shared,
-            this: weak.clone(),
             mask: n - 1,
         })
     }
@@ -207,6 +203,12 @@ impl Breaker {
     #[inline]
     pub(crate) fn shard(&self) -> &Arc<Shard> {
         &self.shards[shard::thread_index() & self.mask]
+    }
+
+    /// A weak reference to this breaker (every shard holds one; there is always a shard).
+    #[cfg_attr(resile_loom, allow(dead_code))]
+    pub(crate) fn shard_weak(&self) -> std::sync::Weak<Breaker> {
+        self.shards[0].breaker.clone()
     }
 
     /// How many shards this breaker has.

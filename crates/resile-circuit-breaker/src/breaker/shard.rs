@@ -215,24 +215,14 @@ impl Shard {
         }
     }
 
-    /// Counts one rejection by the calling thread, whose index is `index`.
-    #[inline]
-    pub(crate) fn add_rejected(&self, index: usize) {
-        if self.is_mine_at(index) {
-            bump(&self.own_rejected);
-        } else {
-            self.rejected.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// The rejections the calling thread (index `index`) would add to: the owner's own count,
+    /// The rejection count the calling thread (index `index`) adds to: the owner's own cell,
     /// or the shared one.
     #[inline]
-    pub(crate) fn rejections_seen_by(&self, index: usize) -> u64 {
+    pub(crate) fn rejections(&self, index: usize) -> Count<'_> {
         if self.is_mine_at(index) {
-            self.own_rejected.load(Ordering::Relaxed)
+            Count::Owned(&self.own_rejected)
         } else {
-            self.rejected.load(Ordering::Relaxed)
+            Count::Shared(&self.rejected)
         }
     }
 
@@ -251,6 +241,36 @@ impl Shard {
 #[inline]
 fn bump(cell: &AtomicU64) {
     cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
+/// One of a shard's counts, as the calling thread may write it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Count<'a> {
+    /// The caller owns the shard: a plain load and store.
+    Owned(&'a AtomicU64),
+    /// Shared with other threads: an atomic add.
+    Shared(&'a AtomicU64),
+}
+
+impl Count<'_> {
+    /// The count so far.
+    #[inline]
+    pub(crate) fn get(self) -> u64 {
+        match self {
+            Count::Owned(c) | Count::Shared(c) => c.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Adds one.
+    #[inline]
+    pub(crate) fn add(self) {
+        match self {
+            Count::Owned(c) => bump(c),
+            Count::Shared(c) => {
+                c.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
 }
 
 #[cfg(all(test, not(resile_loom)))]

@@ -41,7 +41,9 @@ pub(crate) fn arm(breaker: &Breaker, open: Word) {
     let until = sh.clock.instant(open.time_ms()).into_std();
     // Marked first: if the timer fires at once, it finds the mark to clear.
     sh.hot.timer.store(open.0, Ordering::Relaxed);
-    if !thread::schedule(until, breaker.this.clone(), open.0) {
+    // Every shard holds the breaker weakly; the timer must not keep it alive either.
+    let weak = breaker.shard_weak();
+    if !thread::schedule(until, weak, open.0) {
         let _ = sh
             .hot
             .timer
@@ -281,6 +283,7 @@ mod tests {
     fn a_timed_rejection_carries_the_probe_instant_and_is_counted() {
         let b = breaker(Duration::from_secs(3_600));
         let w = trip(&b);
+        assert_eq!(timed(&b), w.0, "the fast path under test is the timed one");
         let until = b.shared.clock.instant(w.time_ms());
         for _ in 0..(2 * super::RECHECK_EVERY) {
             let open = b.admit().expect_err("open: rejected");
