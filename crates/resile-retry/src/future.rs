@@ -14,7 +14,7 @@ use tower_service::Service;
 
 use crate::backoff::Delays;
 use crate::event::{RetryEvent, RetryEventKind, StopReason};
-use crate::layer::Shared;
+use crate::layer::{Bound, Shared};
 use crate::policy::{Config, Decision};
 use crate::record::RecordAttempts;
 use crate::replay::ReplayRequest;
@@ -32,28 +32,40 @@ enum Phase {
 }
 
 pin_project! {
+    /// What the future is waiting on: an attempt, or (between attempts) the backoff or the
+    /// deadline. Never both, so they share the room.
+    #[project = SlotProj]
+    enum Slot<F> {
+        Attempt { #[pin] fut: F },
+        Sleep { #[pin] sleep: Sleep },
+        Empty,
+    }
+}
+
+pin_project! {
     /// The response future of [`Retry`](crate::Retry).
     ///
-    /// Holds the attempt in flight, the service it was called on (polled for readiness again
-    /// before each retry), the state needed to replay the request, and — between attempts — the
-    /// last outcome, which is what the caller gets if no further attempt is made. Dropping it
-    /// drops all of that; a retry already granted by the budget stays spent.
+    /// Holds the attempt in flight, the state needed to replay the request, and — between
+    /// attempts — the last outcome, which is what the caller gets if no further attempt is made,
+    /// and a clone of the service for the next attempt (polled for readiness before it is
+    /// called; made only when a retry is decided). Dropping it drops all of that; a retry
+    /// already granted by the budget stays spent.
     pub struct ResponseFuture<S, Req, C, R, A>
     where
         S: Service<Req>,
+        S: Send,
+        S: 'static,
         R: ReplayRequest<Req>,
         C: Shareable,
         R: Shareable,
         A: Shareable,
     {
         #[pin]
-        attempt: Option<S::Future>,
-        #[pin]
-        sleep: Option<Sleep>,
+        slot: Slot<S::Future>,
         phase: Phase,
         attempts: u32,
-        service: S,
-        shared: CallRef<Shared<C, R, A>>,
+        service: Option<S>,
+        bound: CallRef<Bound<S, C, R, A>>,
         replay: Option<R::State>,
         deadline: Option<Deadline>,
         delays: Option<Delays>,
@@ -64,7 +76,7 @@ pin_project! {
 
 impl<S, Req, C, R, A> ResponseFuture<S, Req, C, R, A>
 where
-    S: Service<Req>,
+    S: Service<Req> + Send + 'static,
     R: ReplayRequest<Req>,
     C: Shareable,
     R: Shareable,
@@ -73,18 +85,16 @@ where
     #[inline]
     pub(crate) fn new(
         attempt: S::Future,
-        service: S,
-        shared: CallRef<Shared<C, R, A>>,
+        bound: CallRef<Bound<S, C, R, A>>,
         replay: Option<R::State>,
         deadline: Option<Deadline>,
     ) -> Self {
         Self {
-            attempt: Some(attempt),
-            sleep: None,
+            slot: Slot::Attempt { fut: attempt },
             phase: Phase::Calling,
             attempts: 1,
-            service,
-            shared,
+            service: None,
+            bound,
             replay,
             deadline,
             delays: None,
@@ -96,7 +106,7 @@ where
 
 impl<S, Req, C, R, A> Future for ResponseFuture<S, Req, C, R, A>
 where
-    S: Service<Req>,
+    S: Service<Req> + Clone + Send + 'static,
     C: Classify<S::Response, S::Error>,
     R: ReplayRequest<Req>,
     C: Shareable,
@@ -108,16 +118,17 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let shared: &Shared<C, R, A> = this.shared;
+        let bound: &Bound<S, C, R, A> = this.bound;
+        let shared: &Shared<C, R, A> = &bound.shared;
         let config = &shared.config;
         loop {
             match *this.phase {
                 Phase::Calling => {
-                    let Some(attempt) = this.attempt.as_mut().as_pin_mut() else {
+                    let SlotProj::Attempt { fut } = this.slot.as_mut().project() else {
                         panic!("retry ResponseFuture polled after completion");
                     };
-                    let outcome = ready!(attempt.poll(cx));
-                    this.attempt.set(None);
+                    let outcome = ready!(fut.poll(cx));
+                    this.slot.set(Slot::Empty);
                     let verdict = shared.classifier.classify(&outcome);
                     if let Some(budget) = &config.budget
                         && !verdict.is_ignored()
@@ -155,30 +166,34 @@ where
                             });
                             *this.last = Some(outcome);
                             if !delay.is_zero() {
-                                this.sleep.set(Some(tokio::time::sleep_until(wake)));
+                                this.slot.set(Slot::Sleep {
+                                    sleep: tokio::time::sleep_until(wake),
+                                });
                             }
                             *this.phase = Phase::Backoff;
                         }
                     }
                 }
                 Phase::Backoff => {
-                    if let Some(sleep) = this.sleep.as_mut().as_pin_mut() {
+                    if let SlotProj::Sleep { sleep } = this.slot.as_mut().project() {
                         ready!(sleep.poll(cx));
                     }
                     // While waiting for readiness, the sleep watches the deadline instead.
                     match *this.deadline {
-                        None => this.sleep.set(None),
+                        None => this.slot.set(Slot::Empty),
                         Some(deadline) => {
                             let now = Instant::now();
                             match (config.start_by(deadline), config.wait_until(deadline)) {
                                 (Some(start_by), Some(until)) if now < start_by => {
                                     let until = until.max(now);
-                                    this.sleep.set(Some(tokio::time::sleep_until(until)));
+                                    this.slot.set(Slot::Sleep {
+                                        sleep: tokio::time::sleep_until(until),
+                                    });
                                 }
                                 _ => {
                                     // The backoff's timer fired late: too late to start.
                                     *this.phase = Phase::Done;
-                                    this.sleep.set(None);
+                                    this.slot.set(Slot::Empty);
                                     let last = this.last.take().expect("kept while waiting");
                                     let reason = StopReason::DeadlineReached;
                                     return Poll::Ready(finish(
@@ -194,7 +209,8 @@ where
                     *this.phase = Phase::Readying;
                 }
                 Phase::Readying => {
-                    let stop = match this.service.poll_ready(cx) {
+                    let service = this.service.get_or_insert_with(|| bound.service());
+                    let stop = match service.poll_ready(cx) {
                         // Ready, but a late wake-up may have carried us past the start-by time.
                         Poll::Ready(Ok(())) => match this.deadline.and_then(|d| config.start_by(d))
                         {
@@ -206,7 +222,7 @@ where
                         },
                         Poll::Ready(Err(e)) => Some((Err(e), StopReason::ServiceFailed)),
                         Poll::Pending => {
-                            let Some(sleep) = this.sleep.as_mut().as_pin_mut() else {
+                            let SlotProj::Sleep { sleep } = this.slot.as_mut().project() else {
                                 return Poll::Pending;
                             };
                             ready!(sleep.poll(cx));
@@ -234,13 +250,13 @@ where
                         Ok(req) => {
                             *this.attempts += 1;
                             *this.last = None;
-                            this.sleep.set(None);
-                            this.attempt.set(Some(this.service.call(req)));
+                            let fut = service.call(req);
+                            this.slot.set(Slot::Attempt { fut });
                             *this.phase = Phase::Calling;
                         }
                         Err((outcome, reason)) => {
                             *this.phase = Phase::Done;
-                            this.sleep.set(None);
+                            this.slot.set(Slot::Empty);
                             return Poll::Ready(finish(shared, outcome, *this.attempts, reason));
                         }
                     }
@@ -272,7 +288,7 @@ where
 
 impl<S, Req, C, R, A> fmt::Debug for ResponseFuture<S, Req, C, R, A>
 where
-    S: Service<Req>,
+    S: Service<Req> + Send + 'static,
     R: ReplayRequest<Req>,
     C: Shareable,
     R: Shareable,

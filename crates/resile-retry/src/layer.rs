@@ -1,7 +1,7 @@
 //! [`RetryLayer`]: configuration, shared by every service it builds.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use resile_core::{DefaultClassifier, Name};
@@ -26,6 +26,35 @@ pub(crate) struct Shared<C, R, A> {
 impl<C, R, A> fmt::Debug for Shared<C, R, A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.config.fmt(f)
+    }
+}
+
+/// What one wrapped service's response futures share: the layer's [`Shared`] and a clone of the
+/// inner service, kept for retries.
+///
+/// The first attempt is made on the service that `poll_ready` readied; only a retry clones the
+/// kept copy (under its lock, which nothing on the first attempt's path takes). So a call that
+/// succeeds the first time clones nothing — with a stack of `Arc`-holding layers inside, a clone
+/// per call was several contended atomic read-modify-writes.
+pub(crate) struct Bound<S, C, R, A> {
+    pub(crate) shared: Arc<Shared<C, R, A>>,
+    template: Mutex<S>,
+}
+
+impl<S: Clone, C, R, A> Bound<S, C, R, A> {
+    pub(crate) fn new(shared: Arc<Shared<C, R, A>>, inner: &S) -> Self {
+        Self {
+            shared,
+            template: Mutex::new(inner.clone()),
+        }
+    }
+
+    /// A fresh clone of the wrapped service, for a retry.
+    pub(crate) fn service(&self) -> S {
+        self.template
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -120,7 +149,7 @@ impl<C, R, A> fmt::Debug for RetryLayer<C, R, A> {
     }
 }
 
-impl<S, C, R, A> Layer<S> for RetryLayer<C, R, A> {
+impl<S: Clone, C, R, A> Layer<S> for RetryLayer<C, R, A> {
     type Service = Retry<S, C, R, A>;
 
     fn layer(&self, inner: S) -> Self::Service {

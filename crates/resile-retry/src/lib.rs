@@ -43,8 +43,13 @@
 //! - The request type implements [`CarryDeadline`](resile_core::CarryDeadline): resile-core
 //!   implements it for `http::Request` (feature `http`), primitives, `String` and `Vec`; a type
 //!   that never carries a deadline opts in with `impl CarryDeadline for MyRequest {}`.
-//! - The inner service is `Clone` (each response future keeps the service it called, to retry
-//!   on it).
+//! - The inner service is `Clone + Send + 'static`. The first attempt is made on the service
+//!   that `poll_ready` readied, with no clone; the wrapped service keeps one clone of the inner
+//!   service as it was wrapped (shared by its clones), and a response future clones *that* when
+//!   it decides to retry, then polls the clone for readiness before calling it. So a call that
+//!   succeeds at once clones nothing, and per-instance state in the inner service (rare: tower
+//!   services normally share their state between clones) is not carried from the first attempt
+//!   to the retries.
 //! - Retries wait with `tokio::time`, so a tokio runtime with time enabled must drive the response
 //!   future when a retry happens (a paused test clock works).
 //!

@@ -9,7 +9,7 @@ use resile_core::{CarryDeadline, Classify, Deadline, DefaultClassifier};
 use tower_service::Service;
 
 use crate::future::ResponseFuture;
-use crate::layer::{RetryLayer, Shared};
+use crate::layer::{Bound, RetryLayer, Shared};
 use crate::record::RecordAttempts;
 use crate::replay::{CloneRequest, ReplayRequest};
 use crate::stripe::thread_index;
@@ -20,20 +20,24 @@ use crate::stripe::thread_index;
 /// the service moved into the response future) before calling it.
 pub struct Retry<S, C = DefaultClassifier, R = CloneRequest, A = ()> {
     inner: S,
-    shared: Arc<Shared<C, R, A>>,
+    bound: Arc<Bound<S, C, R, A>>,
 }
 
-impl<S> Retry<S> {
+impl<S: Clone> Retry<S> {
     /// Wraps `inner` with the defaults of [`RetryLayer::new`] (and a budget of its own).
     pub fn new(inner: S) -> Self {
         Retry::from_shared(inner, RetryLayer::new().shared)
     }
 }
 
-impl<S, C, R, A> Retry<S, C, R, A> {
+impl<S: Clone, C, R, A> Retry<S, C, R, A> {
     pub(crate) fn from_shared(inner: S, shared: Arc<Shared<C, R, A>>) -> Self {
-        Self { inner, shared }
+        let bound = Arc::new(Bound::new(shared, &inner));
+        Self { inner, bound }
     }
+}
+
+impl<S, C, R, A> Retry<S, C, R, A> {
 
     /// The inner service.
     pub fn get_ref(&self) -> &S {
@@ -41,6 +45,9 @@ impl<S, C, R, A> Retry<S, C, R, A> {
     }
 
     /// The inner service, mutably.
+    ///
+    /// Retries are made on a clone of the service as it was wrapped, not on this one: a change
+    /// made here reaches first attempts only.
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.inner
     }
@@ -53,7 +60,7 @@ impl<S, C, R, A> Retry<S, C, R, A> {
     /// The layer (configuration and budget) this service shares.
     pub fn layer(&self) -> RetryLayer<C, R, A> {
         RetryLayer {
-            shared: self.shared.clone(),
+            shared: self.bound.shared.clone(),
         }
     }
 }
@@ -62,7 +69,7 @@ impl<S: Clone, C, R, A> Clone for Retry<S, C, R, A> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
-            shared: self.shared.clone(),
+            bound: self.bound.clone(),
         }
     }
 }
@@ -71,14 +78,14 @@ impl<S: fmt::Debug, C, R, A> fmt::Debug for Retry<S, C, R, A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Retry")
             .field("inner", &self.inner)
-            .field("config", &self.shared.config)
+            .field("config", &self.bound.shared.config)
             .finish()
     }
 }
 
 impl<S, Req, C, R, A> Service<Req> for Retry<S, C, R, A>
 where
-    S: Service<Req> + Clone,
+    S: Service<Req> + Clone + Send + 'static,
     Req: CarryDeadline,
     C: Classify<S::Response, S::Error>,
     R: ReplayRequest<Req>,
@@ -98,7 +105,8 @@ where
 
     #[inline]
     fn call(&mut self, mut req: Req) -> Self::Future {
-        let shared = CallRef::new(&self.shared);
+        let bound = CallRef::new(&self.bound);
+        let shared = &*bound.shared;
         let config = &shared.config;
         let deadline = match config.total_timeout {
             Some(total) => Some(req.tighten_deadline(Deadline::after(total))),
@@ -112,10 +120,8 @@ where
         } else {
             (req, None)
         };
-        // Call the service that `poll_ready` readied, and keep it for the retries.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let attempt = inner.call(req);
-        ResponseFuture::new(attempt, inner, shared, replay, deadline)
+        // Call the service that `poll_ready` readied; a retry clones the kept copy.
+        let attempt = self.inner.call(req);
+        ResponseFuture::new(attempt, bound, replay, deadline)
     }
 }

@@ -96,7 +96,7 @@ async fn poll_ready_passes_the_inner_readiness_through() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn call_uses_the_readied_service_and_leaves_a_clone_behind() {
+async fn call_uses_the_readied_service() {
     let (mock, mut handle) = tower_test::mock::pair::<u64, u64>();
     let mut svc = RetryLayer::new().layer(mock);
     handle.allow(2);
@@ -111,6 +111,65 @@ async fn call_uses_the_readied_service_and_leaves_a_clone_behind() {
     }
     assert_eq!(first.await.unwrap().unwrap(), 10);
     assert_eq!(second.await.unwrap().unwrap(), 20);
+}
+
+/// Counts its clones; fails its first `fail` calls (across clones).
+#[derive(Debug)]
+struct CountClones {
+    clones: Arc<Mutex<u32>>,
+    left_to_fail: Arc<Mutex<u32>>,
+}
+
+impl Clone for CountClones {
+    fn clone(&self) -> Self {
+        *self.clones.lock().unwrap() += 1;
+        Self {
+            clones: self.clones.clone(),
+            left_to_fail: self.left_to_fail.clone(),
+        }
+    }
+}
+
+impl Service<u64> for CountClones {
+    type Response = u64;
+    type Error = io::Error;
+    type Future = Ready<Result<u64, io::Error>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> Poll<Result<(), io::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: u64) -> Self::Future {
+        let mut left = self.left_to_fail.lock().unwrap();
+        if *left > 0 {
+            *left -= 1;
+            return std::future::ready(Err(io::Error::other("down")));
+        }
+        std::future::ready(Ok(req))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_first_attempt_success_clones_nothing_and_a_retry_clones_once() {
+    let clones = Arc::new(Mutex::new(0));
+    let left_to_fail = Arc::new(Mutex::new(0));
+    let mut svc = RetryLayer::builder()
+        .backoff(Backoff::constant(std::time::Duration::from_millis(1)).unwrap())
+        .build()
+        .unwrap()
+        .layer(CountClones {
+            clones: clones.clone(),
+            left_to_fail: left_to_fail.clone(),
+        });
+    let wrapped = *clones.lock().unwrap();
+    for i in 0..10 {
+        assert_eq!(svc.ready().await.unwrap().call(i).await.unwrap(), i);
+    }
+    assert_eq!(*clones.lock().unwrap(), wrapped, "no clone per call");
+    // Two failures, then a success: one clone serves both retries.
+    *left_to_fail.lock().unwrap() = 2;
+    assert_eq!(svc.ready().await.unwrap().call(7).await.unwrap(), 7);
+    assert_eq!(*clones.lock().unwrap(), wrapped + 1);
 }
 
 #[tokio::test(start_paused = true)]

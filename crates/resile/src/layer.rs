@@ -218,6 +218,7 @@ impl<S, P, C, F> Layer<S> for ResilienceLayer<P, C, F>
 where
     P: Protocol,
     P::Inner: Layer<S>,
+    Client<S, P>: Clone,
     P::Outer: Layer<Retried<S, P, C>>,
     F: Layer<Guarded<S, P, C>>,
     C: Clone,

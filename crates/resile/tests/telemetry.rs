@@ -110,10 +110,10 @@ async fn calls_retries_rejections_and_the_state_gauge_are_recorded() {
             .build()
             .unwrap()
     });
-    let mut n = 0;
+    // Shared by every clone: retries are made on a clone of the wrapped service.
+    let n = Arc::new(std::sync::atomic::AtomicU32::new(0));
     let svc = tower::service_fn(move |x: u32| {
-        n += 1;
-        let fail = n == 1;
+        let fail = n.fetch_add(1, Ordering::Relaxed) == 0;
         async move {
             if fail {
                 Err(BoxError::from("reset"))
@@ -252,10 +252,9 @@ async fn every_layer_logs_under_its_target_and_retries_are_not_errors() {
         )
         .build()
         .unwrap();
-    let mut n = 0;
+    let n = Arc::new(std::sync::atomic::AtomicU32::new(0));
     let svc = tower::service_fn(move |x: u32| {
-        n += 1;
-        let slow = n == 1;
+        let slow = n.fetch_add(1, Ordering::Relaxed) == 0;
         async move {
             if slow {
                 tokio::time::sleep(Duration::from_secs(5)).await;

@@ -83,6 +83,7 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
+    #[inline]
     fn call(&mut self, mut req: Req) -> Self::Future {
         let budget = self.budget.limit(&req);
         let now = Instant::now();
