@@ -6,6 +6,11 @@
 //! - `stack/single`: one thread; ns/call from criterion, allocations/call from the `ALLOCS` lines.
 //! - `stack/threads`: N threads sharing one stack (a clone each); N from `RESILE_BENCH_THREADS`
 //!   (default `1,2,<cores>`).
+//! - `stack/parts`: the five layers stacked by hand with `tower::ServiceBuilder` (no error or
+//!   telemetry layer), then the same with one layer left out each, so a row's difference from
+//!   `five_layers` is what that layer costs *inside* the stack; and with the total timeout
+//!   left to the retry layer's own deadline (`retry_sets_deadline`), which reads the clock the
+//!   same way but adds no wrapper future.
 //!
 //! Run with
 //! `cargo bench -p resile-benches --bench stack -- --warm-up-time 1 --measurement-time 3`.
@@ -18,10 +23,15 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use resile::Resilience;
 use resile_benches::{bare, bench_single, bench_threads};
+use resile_bulkhead::BulkheadLayer;
+use resile_circuit_breaker::CircuitBreakerLayer;
+use resile_core::{BoxError, CircuitBreakerError};
+use resile_timeout::{DeadlineLayer, TimeoutLayer as AttemptTimeoutLayer};
 use tower::limit::ConcurrencyLimitLayer;
 use tower::retry::budget::{Budget, TpsBudget};
 use tower::retry::{Policy, RetryLayer};
 use tower::timeout::TimeoutLayer;
+use tower::util::MapErrLayer;
 use tower::{Layer, Service, ServiceBuilder};
 
 resile_benches::counting_allocator!();
@@ -162,5 +172,116 @@ fn threads(c: &mut Criterion) {
     bench_threads(c, g, "resile_stack", resile_stack());
 }
 
-criterion_group!(benches, single, threads);
+mod parts {
+    use super::*;
+
+    pub(super) fn bulkhead() -> BulkheadLayer {
+        BulkheadLayer::new(PERMITS).expect("valid")
+    }
+    pub(super) fn total() -> DeadlineLayer {
+        DeadlineLayer::new(3 * LIMIT).expect("valid")
+    }
+    pub(super) fn retry() -> resile_retry::RetryLayer {
+        resile_retry::RetryLayer::new()
+    }
+    pub(super) fn retry_with_deadline() -> resile_retry::RetryLayer {
+        resile_retry::RetryLayer::builder()
+            .total_timeout(3 * LIMIT)
+            .build()
+            .expect("valid")
+    }
+    /// The breaker with its error boxed, as the facade stacks it.
+    pub(super) fn breaker() -> tower::layer::util::Stack<
+        CircuitBreakerLayer,
+        MapErrLayer<fn(CircuitBreakerError) -> BoxError>,
+    > {
+        tower::layer::util::Stack::new(
+            CircuitBreakerLayer::new("bench"),
+            MapErrLayer::new(BoxError::from as fn(CircuitBreakerError) -> BoxError),
+        )
+    }
+    pub(super) fn attempt() -> AttemptTimeoutLayer {
+        AttemptTimeoutLayer::new(LIMIT).expect("valid")
+    }
+}
+
+fn by_parts(c: &mut Criterion) {
+    use parts::{attempt, breaker, bulkhead, retry, retry_with_deadline, total};
+    let g = "stack/parts";
+    bench_single(c, g, "bare", bare());
+    let sb = ServiceBuilder::new;
+    bench_single(
+        c,
+        g,
+        "five_layers",
+        sb().layer(bulkhead())
+            .layer(total())
+            .layer(retry())
+            .layer(breaker())
+            .layer(attempt())
+            .service(bare()),
+    );
+    bench_single(
+        c,
+        g,
+        "without_bulkhead",
+        sb().layer(total())
+            .layer(retry())
+            .layer(breaker())
+            .layer(attempt())
+            .service(bare()),
+    );
+    bench_single(
+        c,
+        g,
+        "without_total_timeout",
+        sb().layer(bulkhead())
+            .layer(retry())
+            .layer(breaker())
+            .layer(attempt())
+            .service(bare()),
+    );
+    bench_single(
+        c,
+        g,
+        "retry_sets_deadline",
+        sb().layer(bulkhead())
+            .layer(retry_with_deadline())
+            .layer(breaker())
+            .layer(attempt())
+            .service(bare()),
+    );
+    bench_single(
+        c,
+        g,
+        "without_retry",
+        sb().layer(bulkhead())
+            .layer(total())
+            .layer(breaker())
+            .layer(attempt())
+            .service(bare()),
+    );
+    bench_single(
+        c,
+        g,
+        "without_breaker",
+        sb().layer(bulkhead())
+            .layer(total())
+            .layer(retry())
+            .layer(attempt())
+            .service(bare()),
+    );
+    bench_single(
+        c,
+        g,
+        "without_attempt_timeout",
+        sb().layer(bulkhead())
+            .layer(total())
+            .layer(retry())
+            .layer(breaker())
+            .service(bare()),
+    );
+}
+
+criterion_group!(benches, single, threads, by_parts);
 criterion_main!(benches);

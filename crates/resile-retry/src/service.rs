@@ -38,7 +38,6 @@ impl<S: Clone, C, R, A> Retry<S, C, R, A> {
 }
 
 impl<S, C, R, A> Retry<S, C, R, A> {
-
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
