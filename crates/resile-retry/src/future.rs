@@ -47,9 +47,9 @@ pin_project! {
     ///
     /// Holds the attempt in flight, the state needed to replay the request, and — between
     /// attempts — the last outcome, which is what the caller gets if no further attempt is made,
-    /// and a clone of the service for the next attempt (polled for readiness before it is
-    /// called; made only when a retry is decided). Dropping it drops all of that; a retry
-    /// already granted by the budget stays spent.
+    /// and a clone of the service for the retries (made from the copy the wrapped service keeps
+    /// once the first backoff is over, polled for readiness before each call). Dropping it drops
+    /// all of that; a retry already granted by the budget stays spent.
     pub struct ResponseFuture<S, Req, C, R, A>
     where
         S: Service<Req>,
