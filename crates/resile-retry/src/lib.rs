@@ -49,7 +49,8 @@
 //!   it decides to retry, then polls the clone for readiness before calling it. So a call that
 //!   succeeds at once clones nothing, and per-instance state in the inner service (rare: tower
 //!   services normally share their state between clones) is not carried from the first attempt
-//!   to the retries.
+//!   to the retries. Wrapping makes that copy (and one allocation), so wrap once and clone the
+//!   wrapped service rather than wrapping a client per request.
 //! - Retries wait with `tokio::time`, so a tokio runtime with time enabled must drive the response
 //!   future when a retry happens (a paused test clock works).
 //!

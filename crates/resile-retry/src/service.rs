@@ -16,8 +16,9 @@ use crate::stripe::thread_index;
 
 /// Retries failed calls to `S`; built by [`RetryLayer`]. Keeps `S`'s response and error types.
 ///
-/// `poll_ready` passes `S`'s readiness through; each retry polls `S` for readiness again (on
-/// the service moved into the response future) before calling it.
+/// `poll_ready` passes `S`'s readiness through, and the first attempt is made on this service.
+/// Retries are made on a clone of the copy of `S` kept when it was wrapped (shared by this
+/// service's clones), polled for readiness before each call.
 pub struct Retry<S, C = DefaultClassifier, R = CloneRequest, A = ()> {
     inner: S,
     bound: Arc<Bound<S, C, R, A>>,
