@@ -35,7 +35,7 @@
 //! A call on a ready inner service costs two uncontended atomic operations and no allocation.
 //! To get there, each thread keeps a few spare references to the shards it used (at most eight
 //! per thread, a few hundred bytes each), so a permit does not move a reference count on every
-//! call; a spare reference outlives its bulkhead until its slot is needed or the thread exits.
+//! call; a spare reference outlives its bulkhead until it is taken back or the thread exits.
 //!
 //! In resile's order of layers the bulkhead sits outside the total timeout and the retry layer,
 //! so one permit covers a logical request and all its attempts:

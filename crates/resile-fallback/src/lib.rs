@@ -113,7 +113,7 @@
 //! - by default through a [`CallRef`](resile_core::spare::CallRef): a counted reference
 //!   recycled through a small per-thread cache, so that in steady state no reference count
 //!   moves (≈ 12 ns added per call on the 2-core VM of the benchmarks; a parked reference keeps
-//!   the configuration alive until its cache slot is reused or the thread exits);
+//!   the configuration alive until it is taken back or the thread exits);
 //! - after [`FallbackLayer::leak`], through a plain `&'static` pointer: ≈ 4 ns per call, for
 //!   layers built once at start-up (the configuration is then never freed).
 //!

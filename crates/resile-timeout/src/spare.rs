@@ -5,15 +5,16 @@
 //! error and events need, should the timer fire). Cloning and dropping one `Arc` per call would
 //! cost two atomic read-modify-writes on a cache line every core writes — most of the cost of a
 //! call, and the end of multi-core scaling. Instead a finished future parks its reference in a
-//! small direct-mapped cache of its thread, and the next call of the same layer on that thread
-//! takes it back: in steady state no reference count moves.
+//! small table of its thread (a [`Parking`]), and the next call of the same layer on that
+//! thread takes it back: in steady state no reference count moves.
 //!
 //! A thread keeps at most [`SLOTS`] references; each keeps one layer's name and listeners alive
-//! after the layer is dropped, until its slot is needed or the thread exits.
+//! after the layer is dropped, until it is taken back or the thread exits.
 
-use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
+
+use resile_core::spare::Parking;
 
 use crate::future::Meta;
 
@@ -21,34 +22,23 @@ use crate::future::Meta;
 pub(crate) const SLOTS: usize = 8;
 
 thread_local! {
-    static CACHE: [Cell<Option<Arc<Meta>>>; SLOTS] = const { [const { Cell::new(None) }; SLOTS] };
+    static CACHE: Parking<Meta, SLOTS> = const { Parking::new() };
 }
 
 #[inline]
-fn slot_of(meta: &Arc<Meta>) -> usize {
-    (Arc::as_ptr(meta) as usize >> 6) % SLOTS
+fn addr_of(meta: &Arc<Meta>) -> usize {
+    Arc::as_ptr(meta) as usize
 }
 
-/// A reference to a layer's [`Meta`] held by one response future; returns to the thread's
-/// cache when dropped.
+/// A reference to a layer's [`Meta`], owned by one response future: taken from the thread's
+/// cache when it holds one for the same layer, else cloned; parked again on drop.
 pub(crate) struct MetaRef(Option<Arc<Meta>>);
 
 impl MetaRef {
-    /// A reference to `meta`: a spare one from this thread's cache, else a new clone.
     #[inline]
     pub(crate) fn new(meta: &Arc<Meta>) -> Self {
-        let slot = slot_of(meta);
         let spare = CACHE
-            .try_with(|cache| {
-                let cell = &cache[slot];
-                match cell.take() {
-                    Some(spare) if Arc::ptr_eq(&spare, meta) => Some(spare),
-                    other => {
-                        cell.set(other);
-                        None
-                    }
-                }
-            })
+            .try_with(|cache| cache.take(addr_of(meta)))
             .ok()
             .flatten();
         Self(Some(spare.unwrap_or_else(|| meta.clone())))
@@ -72,15 +62,10 @@ impl Drop for MetaRef {
     #[inline]
     fn drop(&mut self) {
         if let Some(meta) = self.0.take() {
-            let slot = slot_of(&meta);
-            // While the thread exits the cache is gone: the reference is simply dropped.
-            let _ = CACHE.try_with(move |cache| {
-                let cell = &cache[slot];
-                match cell.take() {
-                    None => cell.set(Some(meta)),
-                    kept => cell.set(kept),
-                }
-            });
+            let addr = addr_of(&meta);
+            // While the thread exits the cache is gone, and with no room the reference is
+            // simply dropped.
+            let _ = CACHE.try_with(move |cache| drop(cache.park(addr, meta)));
         }
     }
 }
