@@ -142,6 +142,17 @@ pub trait CarryDeadline {
         let _ = deadline;
     }
 
+    /// Whether this request can store a deadline at all. `true` unless overridden.
+    ///
+    /// A type that implements the trait with its defaults (carrying none) may return `false`.
+    /// The total timeout then knows no layer inside can read the deadline, so it puts off
+    /// reading the clock until the call first returns `Pending`: a call that finishes on its
+    /// first poll costs no clock read. Returning `false` from a type that does store deadlines
+    /// would keep them from the layers inside; the default errs the other way.
+    fn can_carry_deadline(&self) -> bool {
+        true
+    }
+
     /// Sets the deadline to the sooner of the existing one and `deadline`, and returns the
     /// deadline now in force.
     fn tighten_deadline(&mut self, deadline: Deadline) -> Deadline {
@@ -158,7 +169,12 @@ macro_rules! carries_none {
     ($($t:ty),* $(,)?) => {
         $(
             /// Carries no deadline.
-            impl CarryDeadline for $t {}
+            impl CarryDeadline for $t {
+                #[inline]
+                fn can_carry_deadline(&self) -> bool {
+                    false
+                }
+            }
         )*
     };
 }
@@ -183,7 +199,12 @@ carries_none!(
 );
 
 /// Carries no deadline.
-impl<T> CarryDeadline for Vec<T> {}
+impl<T> CarryDeadline for Vec<T> {
+    #[inline]
+    fn can_carry_deadline(&self) -> bool {
+        false
+    }
+}
 
 #[cfg(feature = "http")]
 impl<B> CarryDeadline for http::Request<B> {
@@ -210,6 +231,20 @@ mod tests {
         fn replace_deadline(&mut self, d: Deadline) {
             self.0 = Some(d);
         }
+    }
+
+    #[test]
+    fn only_types_that_store_a_deadline_say_they_can_carry_one() {
+        struct Opted;
+        impl CarryDeadline for Opted {}
+        assert!(!0u64.can_carry_deadline());
+        assert!(!String::new().can_carry_deadline());
+        assert!(!Vec::<u8>::new().can_carry_deadline());
+        assert!(Req::default().can_carry_deadline());
+        // The default errs towards carrying: the total timeout then reads the clock at call.
+        assert!(Opted.can_carry_deadline());
+        #[cfg(feature = "http")]
+        assert!(http::Request::new(()).can_carry_deadline());
     }
 
     #[cfg(feature = "http")]

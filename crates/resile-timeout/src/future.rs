@@ -35,6 +35,8 @@ pub(crate) enum Plan {
         deadline: Deadline,
         budget: Option<Duration>,
     },
+    /// A whole request whose type carries no deadline: `budget` after the first poll.
+    Budget { budget: Duration },
 }
 
 pin_project! {
@@ -106,6 +108,7 @@ impl Plan {
                 }
             }
             Plan::Total { deadline, .. } => (deadline.instant(), true),
+            Plan::Budget { budget } => (Deadline::after_from(now, budget).instant(), true),
         }
     }
 
@@ -121,6 +124,7 @@ impl Plan {
             }
             Plan::Attempt { .. } => deadline_exceeded(name, None, meta),
             Plan::Total { budget, .. } => deadline_exceeded(name, budget, meta),
+            Plan::Budget { budget } => deadline_exceeded(name, Some(budget), meta),
         }
     }
 }

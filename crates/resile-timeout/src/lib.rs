@@ -21,12 +21,17 @@
 //! call answered on its first poll creates no timer, and through [`Timeout`] it reads no
 //! clock either. This is why the attempt limit is measured **from the first poll** of the
 //! response future, not from `call` (in tower the two are almost always the same moment).
+//! The total timeout must fix the deadline at `call`, to hand it to the layers inside, so it
+//! reads the clock there — except for a request type that cannot carry a deadline
+//! ([`CarryDeadline::can_carry_deadline`](resile_core::CarryDeadline::can_carry_deadline) is
+//! `false`, as for `u64` or `String`): nothing inside could read it, so its budget too runs from
+//! the first poll and a call answered at once reads no clock.
 //! Neither layer needs the inner service to be `Clone`; both pass readiness through.
 //!
 //! Nor does a call move a shared reference count: each future needs the layer's name and
 //! listeners should its timer fire, and takes its reference to them from a small per-thread
 //! cache (at most eight spare references per thread, each keeping a layer's name and listeners
-//! alive until its slot is needed or the thread exits). A call on a ready inner service through
+//! alive until it is taken back or the thread exits). A call on a ready inner service through
 //! [`Timeout`] therefore performs no atomic read-modify-write, no allocation, no clock read.
 //!
 //! # Default

@@ -230,6 +230,66 @@ async fn plain_requests_that_carry_no_deadline_are_still_bounded() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_request_that_cannot_carry_a_deadline_is_timed_from_the_first_poll() {
+    use std::future::Future;
+    use std::task::{Context, Waker};
+    // A dependency that hangs.
+    let hung = service_fn(|_: u64| std::future::pending::<Result<u64, Infallible>>());
+    let mut svc = DeadlineService::new(hung, MS * 100).unwrap();
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(tower::Service::poll_ready(&mut svc, &mut cx).is_ready());
+    let fut = tower::Service::call(&mut svc, 7);
+    // Made, not yet polled: the budget has not started.
+    tokio::time::advance(MS * 60).await;
+    let mut fut = std::pin::pin!(fut);
+    assert!(fut.as_mut().poll(&mut cx).is_pending());
+    let polled = Instant::now();
+    let err = fut.await.unwrap_err();
+    assert_eq!(kind_of(&*err), Some(ErrorKind::DeadlineExceeded));
+    assert_eq!(
+        polled.elapsed(),
+        MS * 100,
+        "the budget ran from the first poll"
+    );
+    let exceeded = find::<DeadlineExceeded>(&*err).unwrap();
+    assert_eq!(exceeded.budget(), Some(MS * 100));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_that_carries_deadlines_is_timed_from_the_call() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    let (inner, _) = recorder(Duration::from_secs(10));
+    let mut svc = DeadlineService::new(inner, MS * 100).unwrap();
+    let mut cx = Context::from_waker(Waker::noop());
+    let called = Instant::now();
+    let fut = tower::Service::call(&mut svc, Req::default());
+    tokio::time::advance(MS * 60).await;
+    let mut fut = std::pin::pin!(fut);
+    assert!(matches!(fut.as_mut().poll(&mut cx), Poll::Pending));
+    let err = fut.await.unwrap_err();
+    assert_eq!(kind_of(&*err), Some(ErrorKind::DeadlineExceeded));
+    assert_eq!(called.elapsed(), MS * 100, "the budget ran from the call");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_zero_budget_for_a_plain_request_fails_at_once_without_calling_inner() {
+    let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let seen = calls.clone();
+    let layer = DeadlineLayer::builder()
+        .budget_fn(|_: &u64| Duration::ZERO)
+        .build()
+        .unwrap();
+    let svc = layer.layer(service_fn(move |r: u64| {
+        seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        async move { Ok::<_, Infallible>(r) }
+    }));
+    let err = svc.oneshot(1).await.unwrap_err();
+    assert_eq!(kind_of(&*err), Some(ErrorKind::DeadlineExceeded));
+    assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 0);
+}
+
 #[cfg(feature = "http")]
 #[tokio::test(start_paused = true)]
 async fn an_http_request_carries_the_deadline_to_the_attempt_timeout() {

@@ -20,8 +20,14 @@ use crate::limit::TimeLimit;
 /// attempt timeout ([`Timeout`](crate::Timeout)) is capped by it, the HTTP layer sends what is
 /// left on the wire.
 ///
-/// - The deadline is fixed when `call` is made (one clock read); the timer is armed only if
-///   the inner future returns `Pending` on its first poll.
+/// - For a request that can carry a deadline, the deadline is fixed when `call` is made (one
+///   clock read); the timer is armed only if the inner future returns `Pending` on its first
+///   poll.
+/// - For a request type that cannot carry one
+///   ([`can_carry_deadline`](CarryDeadline::can_carry_deadline) is `false`: `u64`, `String`,
+///   `Vec<T>`, ...), no layer inside could read the deadline, so the budget is measured from the
+///   first poll of the response future instead, like the attempt timeout's limit: the clock is
+///   read only when that poll returns `Pending`, and a call that finishes at once reads none.
 /// - A request whose deadline (its own, sooner one) has already passed fails at once, without
 ///   calling the inner service.
 /// - `poll_ready` passes the inner readiness through. The inner service need not be `Clone`.
@@ -86,6 +92,15 @@ where
     #[inline]
     fn call(&mut self, mut req: Req) -> Self::Future {
         let budget = self.budget.limit(&req);
+        if !req.can_carry_deadline() {
+            // No layer inside can read a deadline: measure the budget from the first
+            // `Pending`, so that a call that finishes at once reads no clock.
+            let plan = Plan::Budget { budget };
+            if budget.is_zero() {
+                return ResponseFuture::expired(plan, &self.meta);
+            }
+            return ResponseFuture::new(self.inner.call(req), plan, &self.meta);
+        }
         let now = Instant::now();
         let ours = Deadline::after_from(now, budget);
         let deadline = req.tighten_deadline(ours);
