@@ -15,7 +15,7 @@ use tower_service::Service;
 use crate::backoff::Delays;
 use crate::event::{RetryEvent, RetryEventKind, StopReason};
 use crate::layer::{Bound, Shared};
-use crate::policy::{Config, Decision};
+use crate::policy::Decision;
 use crate::record::RecordAttempts;
 use crate::replay::ReplayRequest;
 
@@ -42,14 +42,36 @@ pin_project! {
     }
 }
 
+/// What only a request that is retried needs: boxed, made at its first retryable failure, so
+/// that the future of a call that succeeds (or fails for good) at once stays small.
+struct Retrying<S, Res, E> {
+    /// The clone of the service the retries are made on.
+    service: Option<S>,
+    /// The backoff's delays, started at the first retry.
+    delays: Option<Delays>,
+    /// The last outcome, kept while waiting: what the caller gets if no attempt follows.
+    last: Option<Result<Res, E>>,
+}
+
+impl<S, Res, E> Retrying<S, Res, E> {
+    fn new() -> Self {
+        Self {
+            service: None,
+            delays: None,
+            last: None,
+        }
+    }
+}
+
 pin_project! {
     /// The response future of [`Retry`](crate::Retry).
     ///
-    /// Holds the attempt in flight, the state needed to replay the request, and — between
-    /// attempts — the last outcome, which is what the caller gets if no further attempt is made,
-    /// and a clone of the service for the retries (made from the copy the wrapped service keeps
-    /// once the first backoff is over, polled for readiness before each call). Dropping it drops
-    /// all of that; a retry already granted by the budget stays spent.
+    /// Holds the attempt in flight and the state needed to replay the request. From the first
+    /// retryable failure on, it also holds (in one allocation, made then) the backoff's delays,
+    /// the last outcome — what the caller gets if no further attempt is made — and a clone of
+    /// the service for the retries (made from the copy the wrapped service keeps once the first
+    /// backoff is over, polled for readiness before each call). Dropping it drops all of that;
+    /// a retry already granted by the budget stays spent.
     pub struct ResponseFuture<S, Req, C, R, A>
     where
         S: Service<Req>,
@@ -64,12 +86,10 @@ pin_project! {
         slot: Slot<S::Future>,
         phase: Phase,
         attempts: u32,
-        service: Option<S>,
         bound: CallRef<Bound<S, C, R, A>>,
         replay: Option<R::State>,
         deadline: Option<Deadline>,
-        delays: Option<Delays>,
-        last: Option<Result<S::Response, S::Error>>,
+        retrying: Option<Box<Retrying<S, S::Response, S::Error>>>,
         _req: PhantomData<fn(Req)>,
     }
 }
@@ -93,12 +113,10 @@ where
             slot: Slot::Attempt { fut: attempt },
             phase: Phase::Calling,
             attempts: 1,
-            service: None,
             bound,
             replay,
             deadline,
-            delays: None,
-            last: None,
+            retrying: None,
             _req: PhantomData,
         }
     }
@@ -135,16 +153,22 @@ where
                     {
                         budget.record(&verdict);
                     }
-                    let decision = match Config::stop_for(&verdict) {
+                    let can_replay = this.replay.is_some();
+                    let decision = match config.stop_early(&verdict, *this.attempts, can_replay) {
                         Some(reason) => Decision::Stop(reason),
-                        None => config.decide(
-                            &verdict,
-                            *this.attempts,
-                            this.replay.is_some(),
-                            this.delays,
-                            *this.deadline,
-                            Instant::now(),
-                        ),
+                        None => {
+                            let retrying = this
+                                .retrying
+                                .get_or_insert_with(|| Box::new(Retrying::new()));
+                            config.decide(
+                                &verdict,
+                                *this.attempts,
+                                can_replay,
+                                &mut retrying.delays,
+                                *this.deadline,
+                                Instant::now(),
+                            )
+                        }
                     };
                     match decision {
                         Decision::Stop(reason) => {
@@ -164,7 +188,8 @@ where
                                     pushback,
                                 },
                             });
-                            *this.last = Some(outcome);
+                            let retrying = this.retrying.as_mut().expect("made to decide");
+                            retrying.last = Some(outcome);
                             if !delay.is_zero() {
                                 this.slot.set(Slot::Sleep {
                                     sleep: tokio::time::sleep_until(wake),
@@ -194,7 +219,7 @@ where
                                     // The backoff's timer fired late: too late to start.
                                     *this.phase = Phase::Done;
                                     this.slot.set(Slot::Empty);
-                                    let last = this.last.take().expect("kept while waiting");
+                                    let last = take_last(this.retrying);
                                     let reason = StopReason::DeadlineReached;
                                     return Poll::Ready(finish(
                                         shared,
@@ -209,13 +234,14 @@ where
                     *this.phase = Phase::Readying;
                 }
                 Phase::Readying => {
-                    let service = this.service.get_or_insert_with(|| bound.service());
+                    let retrying = this.retrying.as_mut().expect("made before the first retry");
+                    let service = retrying.service.get_or_insert_with(|| bound.service());
                     let stop = match service.poll_ready(cx) {
                         // Ready, but a late wake-up may have carried us past the start-by time.
                         Poll::Ready(Ok(())) => match this.deadline.and_then(|d| config.start_by(d))
                         {
                             Some(start_by) if Instant::now() >= start_by => {
-                                let last = this.last.take().expect("kept while waiting");
+                                let last = retrying.last.take().expect("kept while waiting");
                                 Some((last, StopReason::DeadlineReached))
                             }
                             _ => None,
@@ -226,7 +252,7 @@ where
                                 return Poll::Pending;
                             };
                             ready!(sleep.poll(cx));
-                            let last = this.last.take().expect("last outcome kept while waiting");
+                            let last = retrying.last.take().expect("kept while waiting");
                             Some((last, StopReason::DeadlineReached))
                         }
                     };
@@ -239,8 +265,7 @@ where
                             match shared.replay.next(replay, attempt) {
                                 Some(req) => Ok(req),
                                 None => {
-                                    let last =
-                                        this.last.take().expect("last outcome kept while waiting");
+                                    let last = retrying.last.take().expect("kept while waiting");
                                     Err((last, StopReason::NotReplayable))
                                 }
                             }
@@ -249,7 +274,7 @@ where
                     match next {
                         Ok(req) => {
                             *this.attempts += 1;
-                            *this.last = None;
+                            retrying.last = None;
                             let fut = service.call(req);
                             this.slot.set(Slot::Attempt { fut });
                             *this.phase = Phase::Calling;
@@ -265,6 +290,14 @@ where
             }
         }
     }
+}
+
+/// The last outcome, kept while waiting between attempts.
+fn take_last<S, Res, E>(retrying: &mut Option<Box<Retrying<S, Res, E>>>) -> Result<Res, E> {
+    retrying
+        .as_mut()
+        .and_then(|r| r.last.take())
+        .expect("kept while waiting")
 }
 
 #[inline]

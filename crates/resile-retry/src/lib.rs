@@ -72,11 +72,17 @@
 //!
 //! On the success path a call takes the configuration through a
 //! [`CallRef`](resile_core::spare::CallRef) (a reference recycled per thread, so no reference
-//! count moves in steady state; a parked reference keeps the configuration alive until its
-//! cache slot is reused or the thread exits), a per-thread counter increment for the budget (no
+//! count moves in steady state; a parked reference keeps the configuration alive until it is
+//! taken back or the thread exits), a per-thread counter increment for the budget (no
 //! locked instruction, no clock read), and no allocation. The clock is read only when a retry
 //! is considered, when the layer has its own `total_timeout`, and on one request in 64 per
 //! thread (to timestamp the budget's window).
+//!
+//! What only a retried request needs — the backoff's delays, the last outcome kept while
+//! waiting, the clone of the service the retries are made on — lives in one allocation, made
+//! at the request's first retryable failure. The response future of a call that succeeds, or
+//! fails for good, at once stays small, which every layer around it gains from (each moves it
+//! into its own future).
 //!
 //! # Examples
 //!

@@ -61,6 +61,27 @@ impl Config {
         }
     }
 
+    /// The reason to stop that needs neither the backoff nor the clock: the verdict, the
+    /// attempts made, a request that cannot be replayed.
+    #[inline]
+    pub(crate) fn stop_early(
+        &self,
+        verdict: &Verdict,
+        attempts: u32,
+        can_replay: bool,
+    ) -> Option<StopReason> {
+        if let Some(reason) = Config::stop_for(verdict) {
+            return Some(reason);
+        }
+        if attempts >= self.max_attempts {
+            return Some(StopReason::AttemptsExhausted);
+        }
+        if !can_replay {
+            return Some(StopReason::NotReplayable);
+        }
+        None
+    }
+
     /// Decides what follows an attempt that ended with `verdict`, `attempts` attempts made.
     /// Spends a retry from the budget only when every other check lets the retry go.
     pub(crate) fn decide(
@@ -72,14 +93,8 @@ impl Config {
         deadline: Option<Deadline>,
         now: Instant,
     ) -> Decision {
-        if let Some(reason) = Config::stop_for(verdict) {
+        if let Some(reason) = self.stop_early(verdict, attempts, can_replay) {
             return Decision::Stop(reason);
-        }
-        if attempts >= self.max_attempts {
-            return Decision::Stop(StopReason::AttemptsExhausted);
-        }
-        if !can_replay {
-            return Decision::Stop(StopReason::NotReplayable);
         }
         let backoff = delays
             .get_or_insert_with(|| self.backoff.delays())
