@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use resile::Resilience;
-use resile_benches::{bare, bench_single, bench_threads};
+use resile_benches::{bare, bare_carried, bench_single, bench_threads, from_u64};
 use resile_bulkhead::BulkheadLayer;
 use resile_circuit_breaker::CircuitBreakerLayer;
 use resile_core::{BoxError, CircuitBreakerError};
@@ -140,6 +140,18 @@ fn resile_stack_telemetry_on() -> impl Service<u64, Response = u64> + Clone + Se
         .layer(bare())
 }
 
+/// The same with a request that carries a deadline (as `http::Request` does): the total
+/// timeout reads the clock at `call`, the attempt timeout checks the deadline.
+fn resile_stack_carried() -> impl Service<u64, Response = u64> + Clone + Send + 'static {
+    from_u64(
+        Resilience::new("bench")
+            .telemetry(false)
+            .build()
+            .expect("valid")
+            .layer(bare_carried()),
+    )
+}
+
 fn single(c: &mut Criterion) {
     let g = "stack/single";
     bench_single(c, g, "bare", bare());
@@ -151,6 +163,12 @@ fn single(c: &mut Criterion) {
         tower_resilience_stack(),
     );
     bench_single(c, g, "resile_stack", resile_stack());
+    bench_single(
+        c,
+        g,
+        "resile_stack_carried_deadline",
+        resile_stack_carried(),
+    );
     bench_single(c, g, "resile_stack_time_window", resile_stack_time_window());
     bench_single(
         c,

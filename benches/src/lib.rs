@@ -51,6 +51,47 @@ pub fn bare() -> Bare {
     tower::service_fn(echo as fn(u64) -> Ready<Result<u64, Infallible>>)
 }
 
+/// A request that carries a deadline, as `http::Request` does in its extensions but without
+/// the allocation of an extensions map: for rows that show what a deadline-carrying request
+/// costs (the total timeout then reads the clock at `call`, and the attempt timeout checks it).
+#[derive(Debug, Clone, Copy)]
+pub struct Carried {
+    /// The payload the bare service echoes.
+    pub id: u64,
+    /// The deadline the total timeout sets.
+    pub deadline: Option<resile_core::Deadline>,
+}
+
+impl resile_core::CarryDeadline for Carried {
+    fn deadline(&self) -> Option<resile_core::Deadline> {
+        self.deadline
+    }
+
+    fn replace_deadline(&mut self, deadline: resile_core::Deadline) {
+        self.deadline = Some(deadline);
+    }
+}
+
+/// The bare service for [`Carried`] requests: answers `Ok(req.id)` at once.
+pub type BareCarried = tower::util::ServiceFn<fn(Carried) -> Ready<Result<u64, Infallible>>>;
+
+/// A bare, always-ready service that echoes a [`Carried`] request's id.
+pub fn bare_carried() -> BareCarried {
+    fn echo(req: Carried) -> Ready<Result<u64, Infallible>> {
+        std::future::ready(Ok(req.id))
+    }
+    tower::service_fn(echo as fn(Carried) -> Ready<Result<u64, Infallible>>)
+}
+
+/// `svc`, a service of [`Carried`] requests, called with `u64`s (each with no deadline yet),
+/// so the harness can drive it.
+pub fn from_u64<S>(svc: S) -> tower::util::MapRequest<S, fn(u64) -> Carried> {
+    fn carried(id: u64) -> Carried {
+        Carried { id, deadline: None }
+    }
+    tower::util::MapRequest::new(svc, carried as fn(u64) -> Carried)
+}
+
 /// A bare service whose every call fails at once (for open-breaker and retry paths).
 pub type Failing = tower::util::ServiceFn<fn(u64) -> Ready<Result<u64, std::io::Error>>>;
 
