@@ -10,6 +10,8 @@
 //!   defined once per dependency and read by every layer.
 //! - [`deadline`]: one absolute [`Deadline`] per logical request, carried by the request
 //!   ([`CarryDeadline`]), only ever tightened.
+//! - [`clock`]: the instant a call began, read once by the first layer that needs it and shared
+//!   with the layers inside that call.
 //! - [`event`]: typed [`Event`]s published to optional [`Listeners`], at no cost when none is
 //!   attached.
 //! - [`error`]: the small public error structs layers return inside a [`BoxError`], and
@@ -64,6 +66,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod classify;
+pub mod clock;
 pub mod deadline;
 pub mod error;
 pub mod event;

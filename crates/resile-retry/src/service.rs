@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use resile_core::spare::{CallRef, Shareable};
-use resile_core::{CarryDeadline, Classify, Deadline, DefaultClassifier};
+use resile_core::{CarryDeadline, Classify, Deadline, DefaultClassifier, clock};
 use tower_service::Service;
 
 use crate::future::ResponseFuture;
@@ -108,9 +108,13 @@ where
         let bound = CallRef::new(&self.bound);
         let shared = &*bound.shared;
         let config = &shared.config;
-        let deadline = match config.total_timeout {
-            Some(total) => Some(req.tighten_deadline(Deadline::after(total))),
-            None => req.deadline(),
+        let (deadline, now) = match config.total_timeout {
+            Some(total) => {
+                let now = clock::now();
+                let deadline = req.tighten_deadline(Deadline::after_from(now, total));
+                (Some(deadline), Some(now))
+            }
+            None => (req.deadline(), None),
         };
         if let Some(budget) = &config.budget {
             budget.deposit_on(thread_index());
@@ -120,8 +124,11 @@ where
         } else {
             (req, None)
         };
-        // Call the service that `poll_ready` readied; a retry clones the kept copy.
+        // Call the service that `poll_ready` readied; a retry clones the kept copy. With a
+        // deadline of our own, the layers inside share the instant we read.
+        let scope = now.map(clock::enter);
         let attempt = self.inner.call(req);
+        drop(scope);
         ResponseFuture::new(attempt, bound, replay, deadline)
     }
 }

@@ -734,3 +734,33 @@ async fn jitter_decorrelates_concurrent_requests() {
         d.len()
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_first_attempt_shares_the_instant_of_the_own_deadline_and_retries_read_their_own() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let inner = tower::service_fn(move |r: u64| {
+        let mut seen = sink.lock().unwrap();
+        seen.push(resile_core::clock::scoped());
+        let fail = seen.len() == 1;
+        async move {
+            if fail {
+                Err(io::Error::other("first attempt fails"))
+            } else {
+                Ok(r)
+            }
+        }
+    });
+    let svc = RetryLayer::builder()
+        .backoff(constant(10))
+        .total_timeout(70 * MS)
+        .build()
+        .unwrap()
+        .layer(inner);
+    let t0 = Instant::now();
+    assert_eq!(svc.oneshot(7).await.unwrap(), 7);
+    // The first attempt is made inside `call`, in the scope of the instant the deadline was
+    // fixed at; the retry is made from a poll, 10 ms later, outside any scope.
+    assert_eq!(*seen.lock().unwrap(), vec![Some(t0), None]);
+    assert!(resile_core::clock::scoped().is_none());
+}

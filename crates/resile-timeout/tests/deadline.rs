@@ -307,3 +307,48 @@ async fn an_http_request_carries_the_deadline_to_the_attempt_timeout() {
     assert_eq!(start.elapsed(), MS * 250);
     assert_eq!(kind_of(&*err), Some(ErrorKind::DeadlineExceeded));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_layers_inside_share_the_instant_the_deadline_was_fixed_at() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    // What a layer inside the call sees: the call scope, and the deadline on the request.
+    let inner = service_fn(move |r: Req| {
+        sink.lock()
+            .unwrap()
+            .push((resile_core::clock::scoped(), r.deadline));
+        async { Ok::<_, Infallible>(()) }
+    });
+    let svc = DeadlineService::new(inner, MS * 100).unwrap();
+    svc.oneshot(Req::default()).await.unwrap();
+    let seen = seen.lock().unwrap();
+    let [(Some(at), Some(deadline))] = seen.as_slice() else {
+        panic!("no scope or no deadline: {seen:?}");
+    };
+    assert_eq!(
+        deadline.instant(),
+        *at + MS * 100,
+        "the deadline was fixed at that instant"
+    );
+    assert!(
+        resile_core::clock::scoped().is_none(),
+        "the scope ended with the call"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_plain_request_opens_no_scope() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let inner = service_fn(move |r: u64| {
+        sink.lock().unwrap().push(resile_core::clock::scoped());
+        async move { Ok::<_, Infallible>(r) }
+    });
+    let svc = DeadlineService::new(inner, MS * 100).unwrap();
+    assert_eq!(svc.oneshot(3).await.unwrap(), 3);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![None],
+        "no clock was read to share"
+    );
+}

@@ -247,3 +247,32 @@ fn stacks_layers_futures_and_handles_are_send_sync_and_clone() {
     send_sync::<resile::telemetry::Telemetry>();
     send_sync::<resile::Resilience>();
 }
+
+/// The clock is read once per call and shared with the layers inside: with metrics on, the
+/// outermost layer's start time is the instant the client's `call` sees; with telemetry off
+/// and a request that carries no deadline, nothing reads the clock at all.
+#[cfg(feature = "metrics")]
+#[tokio::test(start_paused = true)]
+async fn one_clock_read_per_call_is_shared_with_the_layers_inside() {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let client = {
+        let seen = seen.clone();
+        tower::service_fn(move |r: u64| {
+            seen.lock().unwrap().push(resile_core::clock::scoped());
+            async move { Ok::<_, std::io::Error>(r) }
+        })
+    };
+    let t0 = Instant::now();
+    let timed = Resilience::new("scoped")
+        .build()
+        .unwrap()
+        .layer(client.clone());
+    timed.oneshot(1).await.unwrap();
+    let quiet = Resilience::new("scoped")
+        .telemetry(false)
+        .build()
+        .unwrap()
+        .layer(client);
+    quiet.oneshot(2).await.unwrap();
+    assert_eq!(*seen.lock().unwrap(), vec![Some(t0), None]);
+}

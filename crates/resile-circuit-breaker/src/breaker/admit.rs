@@ -56,7 +56,8 @@ impl Breaker {
 
     #[inline]
     fn closed_guard(&self) -> Guard {
-        let start = self.shared.needs_start.then(|| self.shared.clock.now());
+        // The call's start: the instant a layer outside already read for this call, if one did.
+        let start = self.shared.needs_start.then(resile_core::clock::now);
         Guard::new(lease(self.shard()), Ticket::Closed, start)
     }
 

@@ -2,8 +2,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use resile_core::{BoxError, CarryDeadline, ConfigError, Deadline};
-use tokio::time::Instant;
+use resile_core::{BoxError, CarryDeadline, ConfigError, Deadline, clock};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -21,8 +20,9 @@ use crate::limit::TimeLimit;
 /// left on the wire.
 ///
 /// - For a request that can carry a deadline, the deadline is fixed when `call` is made (one
-///   clock read); the timer is armed only if the inner future returns `Pending` on its first
-///   poll.
+///   clock read, shared through a [`clock::scope`] with the layers inside that call: the
+///   attempt timeout's check that the deadline has not passed reads no clock of its own); the
+///   timer is armed only if the inner future returns `Pending` on its first poll.
 /// - For a request type that cannot carry one
 ///   ([`can_carry_deadline`](CarryDeadline::can_carry_deadline) is `false`: `u64`, `String`,
 ///   `Vec<T>`, ...), no layer inside could read the deadline, so the budget is measured from the
@@ -101,7 +101,7 @@ where
             }
             return ResponseFuture::new(self.inner.call(req), plan, &self.meta);
         }
-        let now = Instant::now();
+        let now = clock::now();
         let ours = Deadline::after_from(now, budget);
         let deadline = req.tighten_deadline(ours);
         let plan = Plan::Total {
@@ -112,6 +112,8 @@ where
         if deadline.is_expired_at(now) {
             return ResponseFuture::expired(plan, &self.meta);
         }
-        ResponseFuture::new(self.inner.call(req), plan, &self.meta)
+        // The layers inside take this instant rather than read the clock again.
+        let fut = clock::scope(now, || self.inner.call(req));
+        ResponseFuture::new(fut, plan, &self.meta)
     }
 }

@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use resile_core::{BoxError, CarryDeadline, ConfigError};
+use resile_core::{BoxError, CarryDeadline, ConfigError, clock};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -18,7 +18,9 @@ use crate::limit::TimeLimit;
 ///   only when the inner future returns `Pending` on that poll: a call that finishes at once
 ///   costs no timer and no clock read.
 /// - A request whose deadline has already passed fails at once, without calling the inner
-///   service. (That check reads the clock — only for a request that carries a deadline.)
+///   service. That check needs the time, only for a request that carries a deadline, and takes
+///   it from the [`clock::scope`] of the call when a layer outside (the total timeout) opened
+///   one; otherwise it reads the clock.
 /// - `poll_ready` passes the inner readiness through. The inner service need not be `Clone`.
 /// - The inner error is boxed into [`BoxError`], unchanged.
 #[derive(Debug, Clone)]
@@ -80,7 +82,7 @@ where
         let limit = self.limit.limit(&req);
         let deadline = req.deadline();
         let plan = Plan::Attempt { limit, deadline };
-        if deadline.is_some_and(|d| d.is_expired()) {
+        if deadline.is_some_and(|d| d.is_expired_at(clock::now())) {
             return ResponseFuture::expired(plan, &self.meta);
         }
         ResponseFuture::new(self.inner.call(req), plan, &self.meta)

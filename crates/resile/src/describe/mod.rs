@@ -136,8 +136,13 @@ where
         let shared = CallRef::new(&self.shared);
         let captured = shared.describe.describe(&req);
         let started = shared.calls.start();
+        // Timed: the layers inside (the total timeout, the attempt timing) take this instant
+        // instead of reading the clock again.
+        let scope = started.map(resile_core::clock::enter);
+        let inner = self.inner.call(req);
+        drop(scope);
         DescribeFuture {
-            inner: self.inner.call(req),
+            inner,
             shared,
             captured: Some(captured),
             started,

@@ -176,7 +176,7 @@ impl CallTelemetry {
     pub(crate) fn start(&self) -> Option<Instant> {
         #[cfg(feature = "metrics")]
         if self.metrics.is_some() {
-            return Some(Instant::now());
+            return Some(resile_core::clock::now());
         }
         None
     }
