@@ -3,12 +3,50 @@
 use std::fmt;
 use std::sync::Arc;
 
-use resile_core::Name;
+use resile_core::{CircuitOpen, Name, Verdict};
 
-use crate::breaker::Breaker;
 use crate::breaker::transition::Manual;
+use crate::breaker::{Breaker, Guard};
 use crate::metrics::Metrics;
 use crate::state::State;
+
+/// Permission for one call through a breaker, from [`CircuitBreakerHandle::try_acquire`].
+///
+/// Record the call's classified outcome with [`record`](CallPermit::record). Dropped without
+/// an outcome, the call counts as dropped (see [`DroppedCalls`](crate::DroppedCalls)) and a
+/// half-open probe slot is given back — as when a [`CircuitBreaker`](crate::CircuitBreaker)'s
+/// response future is dropped.
+pub struct CallPermit {
+    guard: Guard,
+}
+
+impl CallPermit {
+    /// Records the call's outcome, as the stack's classifier judged it. Only the first outcome
+    /// counts; later ones are ignored.
+    #[inline]
+    pub fn record(&mut self, verdict: Verdict) {
+        self.guard.finish(verdict);
+    }
+
+    /// Whether the call was let through as a half-open probe.
+    pub fn is_probe(&self) -> bool {
+        self.guard.is_probe()
+    }
+
+    /// Whether an outcome has been recorded.
+    pub fn is_recorded(&self) -> bool {
+        self.guard.is_done()
+    }
+}
+
+impl fmt::Debug for CallPermit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallPermit")
+            .field("probe", &self.is_probe())
+            .field("recorded", &self.is_recorded())
+            .finish()
+    }
+}
 
 /// A handle on one circuit breaker, shared with its layer and every service it built.
 ///
@@ -43,6 +81,33 @@ impl CircuitBreakerHandle {
     /// The dependency this breaker protects.
     pub fn name(&self) -> &Name {
         &self.breaker.shared.name
+    }
+
+    /// Asks the breaker to let one call through, by hand — for calls that are not made
+    /// through a tower service (a client without a `Service` impl, a step inside a larger
+    /// future), sharing the breaker, its window and its handle with the tower layer.
+    /// Resilience4j's `tryAcquirePermission`.
+    ///
+    /// The call's outcome is then given to [`CallPermit::record`]; a permit dropped without one
+    /// counts as a dropped call (see [`DroppedCalls`](crate::DroppedCalls)), and gives back its
+    /// half-open probe slot.
+    ///
+    /// # Errors
+    /// [`CircuitOpen`] when the breaker rejects the call; it says when to try again.
+    ///
+    /// ```
+    /// use resile_circuit_breaker::CircuitBreakerLayer;
+    /// use resile_core::Verdict;
+    ///
+    /// let handle = CircuitBreakerLayer::new("users").handle();
+    /// let mut permit = handle.try_acquire().expect("closed");
+    /// // ... make the call, classify its outcome ...
+    /// permit.record(Verdict::Success);
+    /// assert_eq!(handle.metrics().calls, 1);
+    /// ```
+    #[inline]
+    pub fn try_acquire(&self) -> Result<CallPermit, CircuitOpen> {
+        self.breaker.admit().map(|guard| CallPermit { guard })
     }
 
     /// The current state. Once the open wait is over this reads half-open, even if no call has

@@ -120,6 +120,29 @@
 //! # }
 //! ```
 //!
+//! # Without tower
+//!
+//! A call that is not made through a tower service takes its permission by hand from the
+//! breaker's handle, [`CircuitBreakerHandle::try_acquire`], and gives the [`CallPermit`] its
+//! classified outcome. It shares the window, the state and the events with the layer's
+//! services. A permit dropped without an outcome counts as a dropped call.
+//!
+//! ```
+//! use resile_circuit_breaker::CircuitBreakerLayer;
+//! use resile_core::{Classify, DefaultClassifier};
+//!
+//! let breaker = CircuitBreakerLayer::new("ledger").handle();
+//! let outcome: Result<u32, std::io::Error> = match breaker.try_acquire() {
+//!     Ok(mut permit) => {
+//!         let outcome = Ok(42); // the call itself
+//!         permit.record(DefaultClassifier.classify(&outcome));
+//!         outcome
+//!     }
+//!     Err(open) => Err(std::io::Error::other(open)), // rejected, nothing was called
+//! };
+//! assert_eq!(outcome.unwrap(), 42);
+//! ```
+//!
 //! # Choosing a trip model
 //!
 //! | model | trips when | good for | cost per call (closed) |
@@ -204,7 +227,7 @@ pub use builder::Builder;
 pub use config::{DroppedCalls, TripModel};
 pub use event::{CircuitBreakerEvent, EventKind, Reason};
 pub use future::ResponseFuture;
-pub use handle::CircuitBreakerHandle;
+pub use handle::{CallPermit, CircuitBreakerHandle};
 pub use layer::CircuitBreakerLayer;
 pub use metrics::Metrics;
 pub use resile_core::CircuitBreakerError;

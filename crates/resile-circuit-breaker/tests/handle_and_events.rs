@@ -269,3 +269,60 @@ async fn trip_model_can_be_set_directly() {
     calls(&mut svc, Call::Fail, 1).await;
     assert_eq!(h.state(), State::Open);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_permit_taken_by_hand_records_what_it_is_told() {
+    let layer = small().build().unwrap();
+    let handle = layer.handle();
+    let mut ok = handle.try_acquire().expect("closed");
+    assert!(!ok.is_probe() && !ok.is_recorded());
+    ok.record(resile_core::Verdict::Success);
+    assert!(ok.is_recorded());
+    // Only the first outcome counts.
+    ok.record(resile_core::Verdict::failure());
+    drop(ok);
+    assert_eq!((handle.metrics().calls, handle.metrics().failures), (1, 0));
+    let mut failed = 0;
+    while let Ok(mut permit) = handle.try_acquire() {
+        permit.record(resile_core::Verdict::failure());
+        failed += 1;
+        assert!(
+            failed < 10,
+            "failures recorded by hand never opened the breaker"
+        );
+    }
+    assert_eq!(handle.state(), State::Open);
+    assert_eq!(handle.metrics().failures, failed);
+    let open = handle.try_acquire().expect_err("open");
+    assert_eq!(open.dependency(), "dep");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_permit_dropped_without_an_outcome_counts_as_a_dropped_call() {
+    let layer = small().build().unwrap();
+    let handle = layer.handle();
+    // Dropped calls are failures by default.
+    drop(handle.try_acquire().unwrap());
+    assert_eq!((handle.metrics().calls, handle.metrics().failures), (1, 1));
+
+    // Ignored, a dropped half-open probe gives its slot back for another.
+    let layer = small()
+        .dropped_calls(resile_circuit_breaker::DroppedCalls::Ignore)
+        .build()
+        .unwrap();
+    let handle = layer.handle();
+    while let Ok(mut permit) = handle.try_acquire() {
+        permit.record(resile_core::Verdict::failure());
+    }
+    tokio::time::advance(secs(10)).await;
+    let probe = handle.try_acquire().expect("probe");
+    assert!(probe.is_probe());
+    assert!(
+        handle.try_acquire().is_err(),
+        "the only probe slot is taken"
+    );
+    drop(probe);
+    let mut again = handle.try_acquire().expect("the slot was given back");
+    again.record(resile_core::Verdict::Success);
+    assert_eq!(handle.state(), State::Closed);
+}
