@@ -276,3 +276,35 @@ async fn one_clock_read_per_call_is_shared_with_the_layers_inside() {
     quiet.oneshot(2).await.unwrap();
     assert_eq!(*seen.lock().unwrap(), vec![Some(t0), None]);
 }
+
+/// The attempt timeout runs inside the breaker: an attempt that times out is a failure the
+/// breaker counts; an attempt still running when the caller gives up counts as a dropped call.
+#[tokio::test(start_paused = true)]
+async fn the_breaker_sees_timed_out_and_dropped_attempts() {
+    let layer = Resilience::new("slow")
+        .attempt_timeout(Duration::from_millis(50))
+        .max_attempts(1)
+        .build()
+        .unwrap();
+    let (calls, svc) = flaky(0, Duration::from_millis(80));
+    let svc = layer.layer(svc);
+    let err = svc.clone().oneshot(1).await.unwrap_err();
+    assert_eq!(kind_of(&*err), Some(ErrorKind::Timeout));
+    let m = layer.breaker().metrics();
+    assert_eq!(
+        (m.calls, m.failures),
+        (1, 1),
+        "the timeout is the breaker's failure"
+    );
+
+    // Given up on after 10 ms: the attempt is dropped, and counted so.
+    let given_up = tokio::time::timeout(Duration::from_millis(10), svc.oneshot(2)).await;
+    assert!(given_up.is_err());
+    let m = layer.breaker().metrics();
+    assert_eq!(
+        (m.calls, m.failures),
+        (2, 2),
+        "a dropped call is a failure by default"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
