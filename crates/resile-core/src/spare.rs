@@ -62,7 +62,6 @@ impl<T: Send + Sync + 'static> Shareable for T {}
 /// few comparisons and no reference-count traffic.
 ///
 /// ```
-/// use std::cell::Cell;
 /// use std::sync::Arc;
 /// use resile_core::spare::Parking;
 ///
@@ -141,6 +140,20 @@ impl<T: ?Sized, const N: usize> Parking<T, N> {
             }
         }
         Err(arc)
+    }
+
+    /// Drops the parked references `keep` says no to (it sees each one once).
+    pub fn retain(&self, mut keep: impl FnMut(&Arc<T>) -> bool) {
+        for (addr, arc) in self.addrs.iter().zip(&self.arcs) {
+            if let Some(parked) = arc.take() {
+                if keep(&parked) {
+                    arc.set(Some(parked));
+                } else {
+                    addr.set(0);
+                    drop(parked);
+                }
+            }
+        }
     }
 
     /// Drops every parked reference.
@@ -359,6 +372,11 @@ mod tests {
         assert!(table.park(addrs[0], arcs[0].clone()).is_ok());
         assert_eq!(Arc::strong_count(&arcs[0]), 2);
         assert_eq!(Arc::strong_count(&arcs[1]), 2);
+        // `retain` drops what it is told to, and keeps the rest where it is.
+        table.retain(|a| **a != 0);
+        assert!(table.take(addrs[0]).is_none());
+        assert_eq!(Arc::strong_count(&arcs[0]), 1);
+        assert_eq!(table.len(), PROBES - 1);
         table.clear();
         assert!(table.is_empty());
         assert!(arcs.iter().all(|a| Arc::strong_count(a) == 1));

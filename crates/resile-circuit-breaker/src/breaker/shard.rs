@@ -8,13 +8,15 @@
 //! Better still, a thread keeps a few spare shard handles ([`lease`] / [`give_back`]): a
 //! finished call leaves its handle in the thread's spares and the next call on that thread
 //! takes it back, so in steady state a call moves an `Arc` instead of incrementing and
-//! decrementing its count — two atomic read-modify-writes saved per call. A thread keeps at
-//! most four spares; a spare of a breaker that has since been dropped is released the next
-//! time the thread misses its spares (or when it exits), and a handle whose breaker is gone
-//! is never kept.
+//! decrementing its count — two atomic read-modify-writes saved per call. The spares are a
+//! [`Parking`] table of four: with four taken, a fifth breaker's handle is simply dropped. A
+//! spare of a breaker that has since been dropped is released the next time the thread misses
+//! its spares (or when it exits), and a handle whose breaker is gone is never kept.
 
 use std::cell::Cell;
 use std::sync::atomic::AtomicUsize;
+
+use resile_core::spare::Parking;
 use std::sync::{Arc, Weak};
 
 use super::{Breaker, Shared};
@@ -54,30 +56,14 @@ pub(crate) fn thread_index() -> usize {
 /// How many spare shard handles a thread keeps (one per breaker it calls in turn).
 const SPARES: usize = 4;
 
-struct Spares {
-    /// The address of the shard in each slot (0: empty), to match without taking.
-    addr: [Cell<usize>; SPARES],
-    arc: [Cell<Option<Arc<Shard>>>; SPARES],
-}
-
 thread_local! {
-    static SPARE: Spares = const {
-        Spares {
-            addr: [const { Cell::new(0) }; SPARES],
-            arc: [const { Cell::new(None) }; SPARES],
-        }
-    };
+    static SPARE: Parking<Shard, SPARES> = const { Parking::new() };
 }
 
 /// A handle on `shard` for a response future: the thread's spare if it has one, else a clone.
 #[inline]
 pub(crate) fn lease(shard: &Arc<Shard>) -> Arc<Shard> {
-    let want = Arc::as_ptr(shard) as usize;
-    let spare = SPARE.try_with(|s| {
-        let slot = s.addr.iter().position(|a| a.get() == want)?;
-        s.addr[slot].set(0);
-        s.arc[slot].take()
-    });
+    let spare = SPARE.try_with(|s| s.take(Arc::as_ptr(shard) as usize));
     match spare {
         Ok(Some(arc)) => arc,
         _ => {
@@ -90,37 +76,17 @@ pub(crate) fn lease(shard: &Arc<Shard>) -> Arc<Shard> {
 /// Drops spares whose breaker is gone (on a miss only, so the hit path stays short).
 #[cold]
 fn purge_dead() {
-    let _ = SPARE.try_with(|s| {
-        for (addr, arc) in s.addr.iter().zip(&s.arc) {
-            if let Some(a) = arc.take() {
-                if a.breaker.strong_count() == 0 {
-                    addr.set(0);
-                    drop(a);
-                } else {
-                    arc.set(Some(a));
-                }
-            }
-        }
-    });
+    let _ = SPARE.try_with(|s| s.retain(|a| a.breaker.strong_count() > 0));
 }
 
-/// Keeps a finished call's handle as a spare for the thread's next call.
+/// Keeps a finished call's handle as a spare for the thread's next call (when there is room).
 #[inline]
 pub(crate) fn give_back(arc: Arc<Shard>) {
     if arc.breaker.strong_count() == 0 {
         return; // the breaker is gone: keep nothing of it
     }
     let addr = Arc::as_ptr(&arc) as usize;
-    let _ = SPARE.try_with(move |s| {
-        let slot = s
-            .addr
-            .iter()
-            .position(|a| a.get() == 0 || a.get() == addr)
-            .unwrap_or(addr / 64 % SPARES);
-        s.addr[slot].set(addr);
-        // The old occupant (if any) is dropped here.
-        drop(s.arc[slot].replace(Some(arc)));
-    });
+    let _ = SPARE.try_with(move |s| drop(s.park(addr, arc)));
 }
 
 /// One thread's counters. Aligned so that two shards never share a cache line (each `Arc`
