@@ -72,6 +72,7 @@ pub mod error;
 pub mod event;
 mod name;
 pub mod spare;
+pub mod timer;
 
 pub use classify::{Classify, DefaultClassifier, Failure, Verdict, classify_errors};
 pub use deadline::{CarryDeadline, Deadline};
