@@ -128,6 +128,6 @@ pub mod timeout;
 
 pub use deadline::{DEFAULT_BUDGET, DeadlineBuilder, DeadlineLayer, DeadlineService};
 pub use event::TimeoutEvent;
-pub use future::ResponseFuture;
+pub use future::{ResponseFuture, Watch};
 pub use limit::{LimitFn, TimeLimit};
 pub use timeout::{DEFAULT_ATTEMPT_LIMIT, Timeout, TimeoutBuilder, TimeoutLayer};

@@ -1,12 +1,15 @@
-//! A per-thread cache of references to layer metadata, so that a call does not move a shared
-//! reference count.
+//! What a response future keeps of its layer: the dependency's name, and — only when the layer
+//! has listeners — a reference to its [`Meta`], from a per-thread cache so that a call does not
+//! move a shared reference count.
 //!
-//! Every response future owns a reference to its layer's [`Meta`] (the name and listeners its
-//! error and events need, should the timer fire). Cloning and dropping one `Arc` per call would
-//! cost two atomic read-modify-writes on a cache line every core writes — most of the cost of a
-//! call, and the end of multi-core scaling. Instead a finished future parks its reference in a
-//! small table of its thread (a [`Parking`]), and the next call of the same layer on that
-//! thread takes it back: in steady state no reference count moves.
+//! A future needs its layer's name and listeners only should its timer fire (for the error and
+//! the event). The name is interned (`Name` is a `&'static str`), so it is copied into the
+//! future. The listeners are shared: cloning and dropping one `Arc` per call would cost two
+//! atomic read-modify-writes on a cache line every core writes — most of the cost of a call, and
+//! the end of multi-core scaling. Instead a finished future parks its reference in a small table
+//! of its thread (a [`Parking`]), and the next call of the same layer on that thread takes it
+//! back: in steady state no reference count moves. A layer without listeners (the default, and
+//! the facade's with telemetry off) holds no reference at all.
 //!
 //! A thread keeps at most [`SLOTS`] references; each keeps one layer's name and listeners alive
 //! after the layer is dropped, until it is taken back or the thread exits.
@@ -14,8 +17,10 @@
 use std::fmt;
 use std::sync::Arc;
 
+use resile_core::Name;
 use resile_core::spare::Parking;
 
+use crate::event::TimeoutEvent;
 use crate::future::Meta;
 
 /// Cached references per thread.
@@ -32,36 +37,52 @@ fn addr_of(meta: &Arc<Meta>) -> usize {
 
 /// A reference to a layer's [`Meta`], owned by one response future: taken from the thread's
 /// cache when it holds one for the same layer, else cloned; parked again on drop.
-pub(crate) struct MetaRef(Option<Arc<Meta>>);
+pub(crate) struct MetaRef {
+    name: Name,
+    /// The layer's metadata, held only when it has listeners to tell.
+    shared: Option<Arc<Meta>>,
+}
 
 impl MetaRef {
     #[inline]
     pub(crate) fn new(meta: &Arc<Meta>) -> Self {
-        let spare = CACHE
-            .try_with(|cache| cache.take(addr_of(meta)))
-            .ok()
-            .flatten();
-        Self(Some(spare.unwrap_or_else(|| meta.clone())))
-    }
-}
-
-impl std::ops::Deref for MetaRef {
-    type Target = Meta;
-
-    #[inline]
-    fn deref(&self) -> &Meta {
-        // Always `Some` until dropped.
-        match &self.0 {
-            Some(meta) => meta,
-            None => unreachable!("MetaRef used after drop"),
+        let shared = if meta.listeners.is_empty() {
+            None
+        } else {
+            let spare = CACHE
+                .try_with(|cache| cache.take(addr_of(meta)))
+                .ok()
+                .flatten();
+            Some(spare.unwrap_or_else(|| meta.clone()))
+        };
+        Self {
+            name: meta.name.clone(),
+            shared,
         }
+    }
+
+    /// The dependency's name.
+    pub(crate) fn name(&self) -> &Name {
+        &self.name
+    }
+
+    /// Tells the layer's listeners, if it has any.
+    pub(crate) fn emit(&self, make: impl FnOnce() -> TimeoutEvent) {
+        if let Some(meta) = &self.shared {
+            meta.listeners.emit(make);
+        }
+    }
+
+    #[cfg(test)]
+    fn holds_reference(&self) -> bool {
+        self.shared.is_some()
     }
 }
 
 impl Drop for MetaRef {
     #[inline]
     fn drop(&mut self) {
-        if let Some(meta) = self.0.take() {
+        if let Some(meta) = self.shared.take() {
             let addr = addr_of(&meta);
             // While the thread exits the cache is gone, and with no room the reference is
             // simply dropped.
@@ -72,20 +93,40 @@ impl Drop for MetaRef {
 
 impl fmt::Debug for MetaRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
+        f.debug_struct("MetaRef")
+            .field("name", &self.name)
+            .field("listeners", &self.shared.is_some())
+            .finish()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use resile_core::{Listeners, Name};
+    use resile_core::Listeners;
 
+    /// Metadata with a listener, so that futures hold a reference to it.
     fn meta() -> Arc<Meta> {
         Arc::new(Meta {
             name: Name::new("x"),
-            listeners: Listeners::new(),
+            listeners: Listeners::new().with(|_: &TimeoutEvent| {}),
         })
+    }
+
+    #[test]
+    fn without_listeners_a_future_keeps_the_name_and_no_reference() {
+        let m = Arc::new(Meta {
+            name: Name::new("quiet"),
+            listeners: Listeners::new(),
+        });
+        let r = MetaRef::new(&m);
+        assert!(!r.holds_reference());
+        assert_eq!(Arc::strong_count(&m), 1);
+        assert_eq!(r.name(), "quiet");
+        // Nothing to tell, and nothing to park.
+        r.emit(|| unreachable!("no listener asks for the event"));
+        drop(r);
+        assert_eq!(Arc::strong_count(&m), 1);
     }
 
     #[test]
@@ -104,7 +145,8 @@ mod tests {
         );
         let second = MetaRef::new(&m);
         assert_eq!(Arc::strong_count(&m), 3);
-        assert_eq!(again.name, "x");
+        assert!(again.holds_reference());
+        assert_eq!(again.name(), "x");
         drop((again, second));
         assert_eq!(Arc::strong_count(&m), 2, "one parked, one dropped");
     }

@@ -352,3 +352,73 @@ async fn a_plain_request_opens_no_scope() {
         "no clock was read to share"
     );
 }
+
+/// `DeadlineLayer::run` / `TimeoutLayer::run` and their `Watch`: the building blocks a
+/// hand-built future uses (the `resile` facade's stack does).
+mod watch {
+    use super::*;
+    use std::future::poll_fn;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_total_watch_writes_the_deadline_and_fires_at_it() {
+        let layer = DeadlineLayer::new(MS * 50).unwrap();
+        let start = Instant::now();
+        let mut seen = None;
+        let (mut watch, called) = layer.run(Req::default(), |req| seen = req.deadline);
+        assert!(called.is_some() && !watch.is_expired());
+        assert_eq!(seen, Some(Deadline::at(start + MS * 50)));
+        let err = poll_fn(|cx| watch.poll_expired(cx)).await;
+        assert_eq!(start.elapsed(), MS * 50);
+        assert_eq!(kind_of(&*err), Some(ErrorKind::DeadlineExceeded));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_passed_deadline_is_expired_without_calling_the_inner_service() {
+        let layer = DeadlineLayer::new(MS * 50).unwrap();
+        let req = Req {
+            deadline: Some(Deadline::at(Instant::now())),
+        };
+        sleep(MS).await;
+        let (mut watch, called) = layer.run(req, |_| unreachable!("not called"));
+        assert!(called.is_none() && watch.is_expired());
+        let start = Instant::now();
+        let err = poll_fn(|cx| watch.poll_expired(cx)).await;
+        assert_eq!(start.elapsed(), Duration::ZERO, "at once");
+        assert!(find::<DeadlineExceeded>(&*err).is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_watch_starts_at_its_first_poll_and_tells_its_listeners() {
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let e = events.clone();
+        let layer = TimeoutLayer::builder()
+            .name("users")
+            .limit(MS * 20)
+            .on_event(move |ev: &TimeoutEvent| e.lock().unwrap().push(ev.clone()))
+            .build()
+            .unwrap();
+        let (mut watch, called) = layer.run(Req::default(), |_| 1);
+        assert_eq!(called, Some(1));
+        sleep(MS * 100).await;
+        // Nothing armed yet: the limit runs from the first poll.
+        let start = Instant::now();
+        let err = poll_fn(|cx| watch.poll_expired(cx)).await;
+        assert_eq!(start.elapsed(), MS * 20);
+        assert_eq!(kind_of(&*err), Some(ErrorKind::Timeout));
+        assert!(err.to_string().contains("users"), "{err}");
+        assert_eq!(events.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_watch_fires_at_a_sooner_carried_deadline() {
+        let layer = TimeoutLayer::new(MS * 100).unwrap();
+        let start = Instant::now();
+        let req = Req {
+            deadline: Some(Deadline::at(start + MS * 30)),
+        };
+        let (mut watch, _) = layer.run(req, |_| ());
+        let err = poll_fn(|cx| watch.poll_expired(cx)).await;
+        assert_eq!(start.elapsed(), MS * 30);
+        assert_eq!(kind_of(&*err), Some(ErrorKind::DeadlineExceeded));
+    }
+}

@@ -1,13 +1,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use resile_core::{ConfigError, Listener, Listeners, Name};
+use resile_core::{CarryDeadline, ConfigError, Listener, Listeners, Name};
 use tower_layer::Layer;
 
 use super::DeadlineService;
 use crate::event::TimeoutEvent;
-use crate::future::Meta;
-use crate::limit::LimitFn;
+use crate::future::{Meta, Watch, run_total};
+use crate::limit::{LimitFn, TimeLimit};
 
 /// The total budget when none is given: 30 s, the total timeout of Polly's standard HTTP
 /// resilience pipeline.
@@ -53,6 +53,32 @@ impl<L> DeadlineLayer<L> {
     /// The dependency this layer protects.
     pub fn name(&self) -> &Name {
         &self.meta.name
+    }
+
+    /// This layer's work for one request, for a hand-built service that holds the timer in
+    /// its own future: starts the request's [`Watch`], writes its deadline into the request
+    /// (when the request can carry one), and, unless that deadline has already passed, calls
+    /// the inner service with `call` — inside a [`clock::scope`](resile_core::clock::scope),
+    /// so the layers inside share the one clock read. `None` when it was not called: the
+    /// watch then [is expired](Watch::is_expired), and
+    /// [`poll_expired`](Watch::poll_expired) returns the error at once.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resile_timeout::DeadlineLayer;
+    ///
+    /// let layer = DeadlineLayer::new(Duration::from_secs(5)).unwrap();
+    /// let (watch, called) = layer.run(7u64, |req| req + 1);
+    /// assert_eq!(called, Some(8));
+    /// assert!(!watch.is_expired());
+    /// ```
+    #[inline]
+    pub fn run<Req, F>(&self, req: Req, call: impl FnOnce(Req) -> F) -> (Watch, Option<F>)
+    where
+        Req: CarryDeadline,
+        L: TimeLimit<Req>,
+    {
+        run_total(&self.budget, &self.meta, req, call)
     }
 }
 

@@ -2,12 +2,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use resile_core::{BoxError, CarryDeadline, ConfigError, Deadline, clock};
+use resile_core::{BoxError, CarryDeadline, ConfigError};
 use tower_layer::Layer;
 use tower_service::Service;
 
 use super::DeadlineLayer;
-use crate::future::{Meta, Plan, ResponseFuture};
+use crate::future::{Meta, ResponseFuture, run_total};
 use crate::limit::TimeLimit;
 
 /// The total timeout: gives each request a [`Deadline`] `budget` from now — tightening, never
@@ -90,30 +90,10 @@ where
     }
 
     #[inline]
-    fn call(&mut self, mut req: Req) -> Self::Future {
-        let budget = self.budget.limit(&req);
-        if !req.can_carry_deadline() {
-            // No layer inside can read a deadline: measure the budget from the first
-            // `Pending`, so that a call that finishes at once reads no clock.
-            let plan = Plan::Budget { budget };
-            if budget.is_zero() {
-                return ResponseFuture::expired(plan, &self.meta);
-            }
-            return ResponseFuture::new(self.inner.call(req), plan, &self.meta);
-        }
-        let now = clock::now();
-        let ours = Deadline::after_from(now, budget);
-        let deadline = req.tighten_deadline(ours);
-        let plan = Plan::Total {
-            deadline,
-            // Only our own deadline has a budget we know.
-            budget: (deadline == ours).then_some(budget),
-        };
-        if deadline.is_expired_at(now) {
-            return ResponseFuture::expired(plan, &self.meta);
-        }
-        // The layers inside take this instant rather than read the clock again.
-        let fut = clock::scope(now, || self.inner.call(req));
-        ResponseFuture::new(fut, plan, &self.meta)
+    fn call(&mut self, req: Req) -> Self::Future {
+        let inner = &mut self.inner;
+        ResponseFuture::new(run_total(&self.budget, &self.meta, req, |req| {
+            inner.call(req)
+        }))
     }
 }

@@ -1,13 +1,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use resile_core::{ConfigError, Listener, Listeners, Name};
+use resile_core::{CarryDeadline, ConfigError, Listener, Listeners, Name};
 use tower_layer::Layer;
 
 use super::Timeout;
 use crate::event::TimeoutEvent;
-use crate::future::Meta;
-use crate::limit::LimitFn;
+use crate::future::{Meta, Watch, run_attempt};
+use crate::limit::{LimitFn, TimeLimit};
 
 /// The attempt limit when none is given: 10 s, the attempt timeout of Polly's standard HTTP
 /// resilience pipeline.
@@ -52,6 +52,30 @@ impl<L> TimeoutLayer<L> {
     /// The dependency this layer protects.
     pub fn name(&self) -> &Name {
         &self.meta.name
+    }
+
+    /// This layer's work for one call, for a hand-built service that holds the timer in its
+    /// own future: starts the attempt's [`Watch`] and, unless the request's deadline has
+    /// already passed, calls the inner service with `call` (`None` when it was not called:
+    /// the watch then [is expired](Watch::is_expired), and
+    /// [`poll_expired`](Watch::poll_expired) returns the error at once).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resile_timeout::TimeoutLayer;
+    ///
+    /// let layer = TimeoutLayer::new(Duration::from_secs(2)).unwrap();
+    /// let (watch, called) = layer.run(7u64, |req| req + 1);
+    /// assert_eq!(called, Some(8));
+    /// assert!(!watch.is_expired());
+    /// ```
+    #[inline]
+    pub fn run<Req, F>(&self, req: Req, call: impl FnOnce(Req) -> F) -> (Watch, Option<F>)
+    where
+        Req: CarryDeadline,
+        L: TimeLimit<Req>,
+    {
+        run_attempt(&self.limit, &self.meta, req, call)
     }
 }
 

@@ -2,12 +2,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use resile_core::{BoxError, CarryDeadline, ConfigError, clock};
+use resile_core::{BoxError, CarryDeadline, ConfigError};
 use tower_layer::Layer;
 use tower_service::Service;
 
 use super::TimeoutLayer;
-use crate::future::{Meta, Plan, ResponseFuture};
+use crate::future::{Meta, ResponseFuture, run_attempt};
 use crate::limit::TimeLimit;
 
 /// Fails a call with [`Elapsed`](resile_core::Elapsed) when it runs longer than its limit — or
@@ -79,12 +79,9 @@ where
 
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
-        let limit = self.limit.limit(&req);
-        let deadline = req.deadline();
-        let plan = Plan::Attempt { limit, deadline };
-        if deadline.is_some_and(|d| d.is_expired_at(clock::now())) {
-            return ResponseFuture::expired(plan, &self.meta);
-        }
-        ResponseFuture::new(self.inner.call(req), plan, &self.meta)
+        let inner = &mut self.inner;
+        ResponseFuture::new(run_attempt(&self.limit, &self.meta, req, |req| {
+            inner.call(req)
+        }))
     }
 }
