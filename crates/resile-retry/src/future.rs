@@ -8,8 +8,9 @@ use std::task::{Context, Poll, ready};
 
 use pin_project_lite::pin_project;
 use resile_core::spare::{CallRef, Shareable};
+use resile_core::timer::Timer;
 use resile_core::{Classify, Deadline};
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 use tower_service::Service;
 
 use crate::backoff::Delays;
@@ -37,7 +38,7 @@ pin_project! {
     #[project = SlotProj]
     enum Slot<F> {
         Attempt { #[pin] fut: F },
-        Sleep { #[pin] sleep: Sleep },
+        Sleep { sleep: Timer },
         Empty,
     }
 }
@@ -192,7 +193,7 @@ where
                             retrying.last = Some(outcome);
                             if !delay.is_zero() {
                                 this.slot.set(Slot::Sleep {
-                                    sleep: tokio::time::sleep_until(wake),
+                                    sleep: Timer::new(wake),
                                 });
                             }
                             *this.phase = Phase::Backoff;
@@ -201,7 +202,7 @@ where
                 }
                 Phase::Backoff => {
                     if let SlotProj::Sleep { sleep } = this.slot.as_mut().project() {
-                        ready!(sleep.poll(cx));
+                        ready!(sleep.poll_elapsed(cx));
                     }
                     // While waiting for readiness, the sleep watches the deadline instead.
                     match *this.deadline {
@@ -212,7 +213,7 @@ where
                                 (Some(start_by), Some(until)) if now < start_by => {
                                     let until = until.max(now);
                                     this.slot.set(Slot::Sleep {
-                                        sleep: tokio::time::sleep_until(until),
+                                        sleep: Timer::new(until),
                                     });
                                 }
                                 _ => {
@@ -251,7 +252,7 @@ where
                             let SlotProj::Sleep { sleep } = this.slot.as_mut().project() else {
                                 return Poll::Pending;
                             };
-                            ready!(sleep.poll(cx));
+                            ready!(sleep.poll_elapsed(cx));
                             let last = retrying.last.take().expect("kept while waiting");
                             Some((last, StopReason::DeadlineReached))
                         }
