@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 use resile_core::{BoxError, BulkheadFull};
 
-use crate::permits::Permit;
+use crate::service::BulkheadPermit as Permit;
 
 pin_project! {
     #[project = KindProj]

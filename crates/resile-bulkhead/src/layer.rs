@@ -9,7 +9,7 @@ use tower_layer::Layer;
 use crate::event::BulkheadEvent;
 use crate::handle::BulkheadHandle;
 use crate::permits::Permits;
-use crate::service::Bulkhead;
+use crate::service::{Bulkhead, Gate};
 use crate::thread_index::default_shards;
 
 /// The limit when none is given: 25 calls in flight, Resilience4j's default.
@@ -78,6 +78,12 @@ impl BulkheadLayer {
     /// A handle to watch the bulkhead (in flight, waiting, rejected).
     pub fn handle(&self) -> BulkheadHandle {
         BulkheadHandle::new(self.shared.clone())
+    }
+
+    /// A [`Gate`]: this bulkhead's admission on its own, for a hand-built service that holds
+    /// the permit in its own future. One per service, as a [`Bulkhead`] has one.
+    pub fn gate(&self) -> Gate {
+        Gate::new(self.shared.clone())
     }
 }
 

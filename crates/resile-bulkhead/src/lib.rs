@@ -139,4 +139,4 @@ pub use handle::BulkheadHandle;
 pub use layer::{
     BulkheadBuilder, BulkheadLayer, DEFAULT_MAX_CONCURRENT, MAX_LIMIT, MAX_SHARDS, Mode,
 };
-pub use service::Bulkhead;
+pub use service::{Bulkhead, BulkheadPermit, Gate};

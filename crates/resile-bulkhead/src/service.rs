@@ -25,26 +25,54 @@ enum Slot {
     TimedOut,
 }
 
-/// At most N calls in flight to the inner service; see [`Mode`] for what happens to one more.
-///
-/// The permit lives in the [`ResponseFuture`] and returns when the call finishes or the future
-/// is dropped. In the waiting modes a service waits in `poll_ready` (it needs no `S: Clone` and
-/// holds no request while waiting): dropping the service — or the `Oneshot`/`Ready` future that
-/// owns it — gives up its place in the queue, and a permit it reserved but never used returns.
-///
-/// Clones share the limit but not a reserved permit: a clone starts unready, as tower expects.
+/// One call's place in a bulkhead, taken by [`Gate::enter`]: dropping it gives the place back
+/// (to the next waiter in the waiting modes).
 #[derive(Debug)]
-pub struct Bulkhead<S> {
-    inner: S,
+pub struct BulkheadPermit {
+    /// Held for its `Drop`, which gives the place back.
+    _held: Permit,
+}
+
+/// A bulkhead's admission without a service to wrap: what [`Bulkhead`] runs around its inner
+/// service, for a hand-built service whose future holds the permit itself (the `resile`
+/// facade's stack does). Make one per service with [`BulkheadLayer::gate`]: like the service,
+/// it is driven by [`poll_ready`](Gate::poll_ready), then [`enter`](Gate::enter) once per call.
+///
+/// In the waiting modes a gate waits in `poll_ready` and may hold a reserved permit until
+/// `enter`; dropping the gate gives up its place in the queue, and a permit it reserved but
+/// never used returns. A clone of the owning service needs a gate of its own (a fresh one
+/// starts unready, as tower expects).
+///
+/// [`BulkheadLayer::gate`]: crate::BulkheadLayer::gate
+///
+/// ```
+/// use resile_bulkhead::BulkheadLayer;
+///
+/// let layer = BulkheadLayer::new(1).unwrap();
+/// let mut gate = layer.gate();
+/// let first = gate.enter().expect("one place");
+/// assert!(gate.enter().is_err(), "full");
+/// drop(first);
+/// assert!(gate.enter().is_ok(), "the place came back");
+/// ```
+#[derive(Debug)]
+pub struct Gate {
     shared: Arc<Shared>,
     slot: Slot,
     sleep: Option<Pin<Box<Sleep>>>,
 }
 
-impl<S> Bulkhead<S> {
-    pub(crate) fn from_shared(inner: S, shared: Arc<Shared>) -> Self {
+/// A fresh gate for the same bulkhead: the limit is shared, a reserved permit is not (the
+/// clone starts unready, as a cloned service does).
+impl Clone for Gate {
+    fn clone(&self) -> Self {
+        Self::new(self.shared.clone())
+    }
+}
+
+impl Gate {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
         Self {
-            inner,
             shared,
             slot: Slot::Idle,
             sleep: None,
@@ -56,19 +84,58 @@ impl<S> Bulkhead<S> {
         BulkheadHandle::new(self.shared.clone())
     }
 
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
+    /// Readiness for one call. [`Mode::RejectWhenFull`] passes `inner_ready` (the readiness of
+    /// the service behind the gate) through. The waiting modes first wait for a permit — or,
+    /// with [`Mode::WaitAtMost`], for the wait to run out, after which this is ready and
+    /// [`enter`](Gate::enter) rejects without the inner service being asked — then for
+    /// `inner_ready`. An error from `inner_ready` gives the reserved permit back.
+    #[inline]
+    pub fn poll_ready<E>(
+        &mut self,
+        cx: &mut Context<'_>,
+        inner_ready: impl FnOnce(&mut Context<'_>) -> Poll<Result<(), E>>,
+    ) -> Poll<Result<(), E>> {
+        if self.shared.mode == Mode::RejectWhenFull {
+            return inner_ready(cx);
+        }
+        std::task::ready!(self.poll_permit(cx));
+        if let Slot::TimedOut = self.slot {
+            // `enter` will reject without reaching the inner service.
+            return Poll::Ready(Ok(()));
+        }
+        match inner_ready(cx) {
+            Poll::Ready(Err(e)) => {
+                self.slot = Slot::Idle;
+                Poll::Ready(Err(e))
+            }
+            other => other,
+        }
     }
 
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the inner service (a permit this service reserved returns).
-    pub fn into_inner(self) -> S {
-        self.inner
+    /// Takes the permit for one call: the one `poll_ready` reserved (the waiting modes), or one
+    /// taken now. With none, the call is rejected: counted, told to the listeners, and
+    /// returned as [`BulkheadFull`].
+    #[inline]
+    pub fn enter(&mut self) -> Result<BulkheadPermit, BulkheadFull> {
+        let waited = match self.shared.mode {
+            Mode::RejectWhenFull => None,
+            Mode::WaitAtMost(max_wait) => Some(max_wait),
+            Mode::Backpressure => None,
+        };
+        if self.shared.mode != Mode::RejectWhenFull {
+            match std::mem::replace(&mut self.slot, Slot::Idle) {
+                Slot::Reserved(permit) => return Ok(BulkheadPermit { _held: permit }),
+                Slot::TimedOut => return Err(self.reject(thread_index(), waited)),
+                // Called without `poll_ready` (or after a wait that was given up): one try,
+                // as in the fail-fast mode.
+                Slot::Idle | Slot::Waiting(_) => {}
+            }
+        }
+        let index = thread_index();
+        match self.shared.permits.try_acquire(index) {
+            Some(permit) => Ok(BulkheadPermit { _held: permit }),
+            None => Err(self.reject(index, None)),
+        }
     }
 
     /// Waits for a permit (the waiting modes). `Ready` with the slot `Reserved` or `TimedOut`.
@@ -112,7 +179,7 @@ impl<S> Bulkhead<S> {
 
     #[cold]
     #[inline(never)]
-    fn reject<F>(&self, index: usize, waited: Option<Duration>) -> ResponseFuture<F> {
+    fn reject(&self, index: usize, waited: Option<Duration>) -> BulkheadFull {
         let shared = &*self.shared;
         shared.permits.count_rejection(index);
         shared.listeners.emit(|| BulkheadEvent::Rejected {
@@ -120,10 +187,7 @@ impl<S> Bulkhead<S> {
             limit: shared.permits.limit(),
             waited,
         });
-        ResponseFuture::rejected(BulkheadFull::new(
-            shared.name.clone(),
-            shared.permits.limit(),
-        ))
+        BulkheadFull::new(shared.name.clone(), shared.permits.limit())
     }
 }
 
@@ -131,9 +195,56 @@ fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86_400 * 365 * 30)
 }
 
+/// At most N calls in flight to the inner service; see [`Mode`] for what happens to one more.
+///
+/// The permit lives in the [`ResponseFuture`] and returns when the call finishes or the future
+/// is dropped. In the waiting modes a service waits in `poll_ready` (it needs no `S: Clone` and
+/// holds no request while waiting): dropping the service — or the `Oneshot`/`Ready` future that
+/// owns it — gives up its place in the queue, and a permit it reserved but never used returns.
+///
+/// Clones share the limit but not a reserved permit: a clone starts unready, as tower expects.
+/// Its admission is a [`Gate`], which a hand-built service can use on its own.
+#[derive(Debug)]
+pub struct Bulkhead<S> {
+    inner: S,
+    gate: Gate,
+}
+
+impl<S> Bulkhead<S> {
+    pub(crate) fn from_shared(inner: S, shared: Arc<Shared>) -> Self {
+        Self {
+            inner,
+            gate: Gate::new(shared),
+        }
+    }
+
+    /// A handle to watch the bulkhead.
+    pub fn handle(&self) -> BulkheadHandle {
+        self.gate.handle()
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service (a permit this service reserved returns).
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
 impl<S: Clone> Clone for Bulkhead<S> {
     fn clone(&self) -> Self {
-        Self::from_shared(self.inner.clone(), self.shared.clone())
+        Self {
+            inner: self.inner.clone(),
+            gate: self.gate.clone(),
+        }
     }
 }
 
@@ -148,45 +259,16 @@ where
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        if self.shared.mode == Mode::RejectWhenFull {
-            return self.inner.poll_ready(cx).map_err(Into::into);
-        }
-        std::task::ready!(self.poll_permit(cx));
-        if let Slot::TimedOut = self.slot {
-            // `call` will reject without reaching the inner service.
-            return Poll::Ready(Ok(()));
-        }
-        match self.inner.poll_ready(cx) {
-            Poll::Ready(Err(e)) => {
-                self.slot = Slot::Idle;
-                Poll::Ready(Err(e.into()))
-            }
-            other => other.map_err(Into::into),
-        }
+        let inner = &mut self.inner;
+        self.gate
+            .poll_ready(cx, |cx| inner.poll_ready(cx).map_err(Into::into))
     }
 
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
-        let waited = match self.shared.mode {
-            Mode::RejectWhenFull => None,
-            Mode::WaitAtMost(max_wait) => Some(max_wait),
-            Mode::Backpressure => None,
-        };
-        if self.shared.mode != Mode::RejectWhenFull {
-            match std::mem::replace(&mut self.slot, Slot::Idle) {
-                Slot::Reserved(permit) => {
-                    return ResponseFuture::called(self.inner.call(req), permit);
-                }
-                Slot::TimedOut => return self.reject(thread_index(), waited),
-                // `call` without a ready `poll_ready` breaks tower's contract; rather than
-                // panic, try for a permit at once (a queued place is given up).
-                Slot::Idle | Slot::Waiting(_) => {}
-            }
-        }
-        let index = thread_index();
-        match self.shared.permits.try_acquire(index) {
-            Some(permit) => ResponseFuture::called(self.inner.call(req), permit),
-            None => self.reject(index, None),
+        match self.gate.enter() {
+            Ok(permit) => ResponseFuture::called(self.inner.call(req), permit),
+            Err(full) => ResponseFuture::rejected(full),
         }
     }
 }

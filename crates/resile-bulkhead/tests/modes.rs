@@ -411,3 +411,81 @@ async fn call_without_poll_ready_tries_at_once_instead_of_panicking() {
     let err = assert_ready!(task::spawn(s.call(5)).poll()).unwrap_err();
     assert_eq!(kind_of(&*err), Some(ErrorKind::BulkheadFull));
 }
+
+/// `Gate`: the bulkhead's admission without a service, for hand-built services (the `resile`
+/// facade's stack uses it).
+mod gate {
+    use super::*;
+    use std::future::poll_fn;
+
+    fn ok(_: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn enter_takes_a_place_and_dropping_the_permit_gives_it_back() {
+        let layer = BulkheadLayer::new(2).unwrap();
+        let mut gate = layer.gate();
+        let a = gate.enter().unwrap();
+        let b = gate.enter().unwrap();
+        assert_eq!(layer.handle().in_flight(), 2);
+        let full = gate.enter().unwrap_err();
+        assert_eq!(kind_of(&full), Some(ErrorKind::BulkheadFull));
+        assert_eq!(layer.handle().rejected(), 1);
+        drop(a);
+        assert_eq!(layer.handle().in_flight(), 1);
+        let _c = gate.enter().unwrap();
+        drop(b);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiting_gate_reserves_in_poll_ready_and_a_clone_starts_unready() {
+        let layer = BulkheadLayer::builder()
+            .max_concurrent(1)
+            .mode(Mode::Backpressure)
+            .build()
+            .unwrap();
+        let mut gate = layer.gate();
+        poll_fn(|cx| gate.poll_ready(cx, ok)).await.unwrap();
+        assert_eq!(layer.handle().in_flight(), 1, "reserved by poll_ready");
+        // A clone shares the limit, not the reservation: it has to wait.
+        let mut other = gate.clone();
+        let mut waiting = task::spawn(poll_fn(move |cx| other.poll_ready(cx, ok)));
+        assert_pending!(waiting.poll());
+        let permit = gate.enter().unwrap();
+        assert_pending!(waiting.poll());
+        drop(permit);
+        assert!(waiting.is_woken());
+        assert_ready_ok!(waiting.poll());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_inner_error_in_poll_ready_gives_the_reserved_place_back() {
+        let layer = BulkheadLayer::builder()
+            .max_concurrent(1)
+            .mode(Mode::Backpressure)
+            .build()
+            .unwrap();
+        let mut gate = layer.gate();
+        let res = poll_fn(|cx| gate.poll_ready(cx, |_| std::task::Poll::Ready(Err("down")))).await;
+        assert_eq!(res, Err("down"));
+        assert_eq!(layer.handle().in_flight(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_gate_whose_wait_ran_out_rejects_at_enter() {
+        let layer = BulkheadLayer::builder()
+            .max_concurrent(1)
+            .mode(Mode::WaitAtMost(MS * 10))
+            .build()
+            .unwrap();
+        let mut first = layer.gate();
+        let held = first.enter().unwrap();
+        let mut gate = layer.gate();
+        let start = Instant::now();
+        poll_fn(|cx| gate.poll_ready(cx, ok)).await.unwrap();
+        assert_eq!(start.elapsed(), MS * 10);
+        assert!(find::<BulkheadFull>(&gate.enter().unwrap_err()).is_some());
+        drop(held);
+    }
+}
