@@ -3,42 +3,37 @@
 use std::fmt;
 use std::sync::Arc;
 
-use resile_bulkhead::{Bulkhead, BulkheadHandle, BulkheadLayer};
-use resile_circuit_breaker::{CircuitBreaker, CircuitBreakerHandle, CircuitBreakerLayer};
-use resile_core::{BoxError, CircuitBreakerError, Name};
+use resile_bulkhead::{BulkheadHandle, BulkheadLayer};
+use resile_circuit_breaker::{CircuitBreakerHandle, CircuitBreakerLayer};
+use resile_core::Name;
 use resile_retry::budget::RatioBudget;
 use resile_retry::{Retry, RetryBudget, RetryLayer};
-use resile_timeout::{DeadlineLayer, DeadlineService, Timeout, TimeoutLayer};
-use tower::util::MapErr;
+use resile_timeout::{DeadlineLayer, TimeoutLayer};
 use tower_layer::{Identity, Layer};
 
 use crate::describe::{self, Describe};
 use crate::health::DependencyHealth;
 use crate::protocol::{Generic, Protocol, Wire};
 use crate::settings::Settings;
-use crate::telemetry::{AttemptTelemetry, CallTelemetry, Telemetry};
+use crate::stack::{AttemptService, Guard};
+use crate::telemetry::{CallTelemetry, Telemetry};
 
 /// The client as the attempt timeout sees it: the protocol's inner adapter around `S`.
 pub type Client<S, P> = <<P as Protocol>::Inner as Layer<S>>::Service;
 
-/// One attempt: the attempt timeout (and its telemetry) around the client.
-pub type Attempt<S, P> = AttemptTelemetry<Timeout<Client<S, P>>>;
+/// One attempt: the circuit breaker, the attempt's timing and the attempt timeout around the
+/// client, as one service (see [`stack`](crate::stack)). Its errors are boxed, so that the
+/// one classifier of a stack (used by the breaker and by retry) judges
+/// `Result<Res, BoxError>`.
+pub type Attempt<S, P, C> = AttemptService<Client<S, P>, C>;
 
-/// The circuit breaker around one attempt, its error boxed for the retry layer.
-///
-/// The breaker's own error type is [`CircuitBreakerError`] (so that a rejection allocates
-/// nothing); in the stack it is converted into a [`BoxError`] right away, so that the one
-/// classifier of a stack (used by the breaker and by retry) judges `Result<Res, BoxError>`.
-pub type Breaker<S, P, C> =
-    MapErr<CircuitBreaker<Attempt<S, P>, C>, fn(CircuitBreakerError) -> BoxError>;
-
-/// The retry loop: retry (with budget) around the circuit breaker around one attempt.
+/// The retry loop: retry (with budget) around one attempt.
 pub type Retried<S, P, C> =
-    Retry<Breaker<S, P, C>, C, <P as Protocol>::Replay, <P as Protocol>::Record>;
+    Retry<Attempt<S, P, C>, C, <P as Protocol>::Replay, <P as Protocol>::Record>;
 
-/// The guarded request: bulkhead around the total timeout around the retry loop.
-pub type Guarded<S, P, C> =
-    Bulkhead<DeadlineService<<<P as Protocol>::Outer as Layer<Retried<S, P, C>>>::Service>>;
+/// The guarded request: the bulkhead and the total timeout (one service, see
+/// [`stack`](crate::stack)) around the retry loop.
+pub type Guarded<S, P, C> = Guard<<<P as Protocol>::Outer as Layer<Retried<S, P, C>>>::Service>;
 
 /// The service a [`ResilienceLayer`] makes of `S`: a concrete type, nameable in a struct field.
 ///
@@ -62,6 +57,7 @@ pub(crate) struct Parts<P: Protocol, C, F> {
     pub(crate) deadline: DeadlineLayer,
     pub(crate) retry: RetryLayer<C, P::Replay, P::Record>,
     pub(crate) breaker: CircuitBreakerLayer<C>,
+    pub(crate) classifier: C,
     pub(crate) attempt: TimeoutLayer,
     pub(crate) attempt_telemetry: CallTelemetry,
     pub(crate) wire: Wire<P>,
@@ -92,6 +88,7 @@ impl<P: Protocol, C, F> ResilienceLayer<P, C, F> {
             deadline,
             retry,
             breaker,
+            classifier,
             attempt,
             attempt_telemetry,
             wire,
@@ -109,6 +106,7 @@ impl<P: Protocol, C, F> ResilienceLayer<P, C, F> {
                 deadline,
                 retry,
                 breaker,
+                classifier,
                 attempt,
                 attempt_telemetry,
                 wire,
@@ -228,16 +226,16 @@ where
     fn layer(&self, client: S) -> Self::Service {
         let p = &*self.parts;
         let s = p.wire.inner.layer(client);
-        let s = p.attempt.layer(s);
-        let s = AttemptTelemetry::new(s, p.attempt_telemetry.clone());
-        let s = MapErr::new(
-            p.breaker.layer(s),
-            BoxError::from as fn(CircuitBreakerError) -> BoxError,
+        let s = AttemptService::new(
+            s,
+            p.breaker.handle(),
+            p.classifier.clone(),
+            p.attempt.clone(),
+            p.attempt_telemetry.clone(),
         );
         let s = p.retry.layer(s);
         let s = p.wire.outer.layer(s);
-        let s = p.deadline.layer(s);
-        let s = p.bulkhead.layer(s);
+        let s = Guard::new(s, p.bulkhead.gate(), p.deadline.clone());
         let s = self.fallback.layer(s);
         Describe::new(s, p.describe.clone())
     }

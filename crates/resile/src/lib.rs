@@ -165,6 +165,7 @@ pub mod protocol;
 #[cfg(feature = "stack")]
 pub mod settings;
 #[cfg(feature = "stack")]
+pub mod stack;
 #[cfg(feature = "stack")]
 pub mod telemetry;
 
@@ -186,6 +187,6 @@ pub use ext::ServiceBuilderExt;
 #[cfg(feature = "stack")]
 pub use health::{DependencyHealth, HealthSnapshot};
 #[cfg(feature = "stack")]
-pub use layer::{Attempt, Breaker, Client, Guarded, Protected, ResilienceLayer, Retried};
+pub use layer::{Attempt, Client, Guarded, Protected, ResilienceLayer, Retried};
 #[cfg(feature = "stack")]
 pub use settings::Settings;

@@ -308,3 +308,112 @@ async fn the_breaker_sees_timed_out_and_dropped_attempts() {
     );
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
+
+/// A service whose calls never answer, and which counts the calls still alive (a call's future
+/// is dropped when whoever holds it gives up on it).
+fn hanging() -> (
+    Arc<AtomicU32>,
+    impl Service<u32, Response = u32, Error = BoxError, Future: Send> + Clone + Send,
+) {
+    struct Alive(Arc<AtomicU32>);
+    impl Drop for Alive {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    let alive = Arc::new(AtomicU32::new(0));
+    let a = alive.clone();
+    let svc = tower::service_fn(move |_: u32| {
+        a.fetch_add(1, Ordering::SeqCst);
+        let guard = Alive(a.clone());
+        async move {
+            std::future::pending::<()>().await;
+            drop(guard);
+            Ok::<u32, BoxError>(0)
+        }
+    });
+    (alive, svc)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timed_out_attempt_is_cancelled_before_the_next_one_starts() {
+    let layer = Resilience::new("hangs")
+        .attempt_timeout(Duration::from_millis(100))
+        .total_timeout(Duration::from_secs(10))
+        .max_attempts(3)
+        .backoff(
+            resile::settings::BackoffKind::Constant,
+            Duration::from_millis(10),
+            Duration::from_millis(10),
+        )
+        .build()
+        .unwrap();
+    let (alive, svc) = hanging();
+    let mut fut = tokio_test::task::spawn(layer.layer(svc).oneshot(1));
+    assert!(fut.poll().is_pending());
+    assert_eq!(alive.load(Ordering::SeqCst), 1);
+    tokio::time::sleep(Duration::from_millis(105)).await;
+    assert!(
+        fut.poll().is_pending(),
+        "backing off before the second attempt"
+    );
+    assert_eq!(alive.load(Ordering::SeqCst), 0, "the first attempt is gone");
+    assert_eq!(layer.breaker().metrics().failures, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn at_the_total_timeout_the_attempt_ends_before_the_bulkhead_place_returns() {
+    let layer = Resilience::new("hangs")
+        .attempt_timeout(Duration::from_millis(300))
+        .total_timeout(Duration::from_millis(500))
+        .max_attempts(2)
+        .backoff(
+            resile::settings::BackoffKind::Constant,
+            Duration::from_millis(10),
+            Duration::from_millis(10),
+        )
+        .max_concurrent(1)
+        .build()
+        .unwrap();
+    let (alive, svc) = hanging();
+    let mut fut = tokio_test::task::spawn(layer.layer(svc).oneshot(1));
+    assert!(fut.poll().is_pending());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        fut.poll().is_pending(),
+        "the first attempt timed out, backing off"
+    );
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert!(fut.poll().is_pending(), "the second attempt runs");
+    assert_eq!(
+        (alive.load(Ordering::SeqCst), layer.bulkhead().in_flight()),
+        (1, 1)
+    );
+    tokio::time::sleep(Duration::from_millis(190)).await;
+    let err = match fut.poll() {
+        std::task::Poll::Ready(Err(e)) => e,
+        other => panic!("expected the deadline's error, got {other:?}"),
+    };
+    assert_eq!(kind_of(&*err), Some(ErrorKind::DeadlineExceeded));
+    // The future is still held, yet the attempt is cancelled and the place is back.
+    assert_eq!(alive.load(Ordering::SeqCst), 0);
+    assert_eq!(layer.bulkhead().in_flight(), 0);
+    let m = layer.breaker().metrics();
+    assert_eq!(
+        (m.calls, m.failures),
+        (2, 2),
+        "the timed-out attempt and the cut one"
+    );
+    drop(fut);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_open_breaker_rejects_an_attempt_without_calling_the_client_or_timing_it() {
+    let layer = Resilience::new("users").max_attempts(1).build().unwrap();
+    layer.breaker().force_open();
+    let (calls, svc) = flaky(0, Duration::ZERO);
+    let err = layer.layer(svc).oneshot(1).await.unwrap_err();
+    assert_eq!(kind_of(&*err), Some(ErrorKind::CircuitOpen));
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    assert!(find::<resile_core::CircuitOpen>(&*err).is_some());
+}

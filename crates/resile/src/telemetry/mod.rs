@@ -9,7 +9,6 @@
     allow(clippy::unused_self)
 )]
 
-mod attempt;
 #[cfg(feature = "metrics")]
 pub(crate) mod instruments;
 #[cfg(feature = "tracing")]
@@ -25,8 +24,6 @@ use resile_core::{Event, EventLevel, Listener, Name, Verdict};
 use resile_retry::RetryEvent;
 use resile_timeout::TimeoutEvent;
 use tokio::time::Instant;
-
-pub use attempt::{AttemptTelemetry, AttemptTelemetryFuture};
 
 /// The metric names resile records, with the labels each carries.
 pub mod names {
