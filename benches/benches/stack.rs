@@ -4,6 +4,8 @@
 //! tower-resilience's TimeLimiter + Retry + CircuitBreaker + Bulkhead, in the same run.
 //!
 //! - `stack/single`: one thread; ns/call from criterion, allocations/call from the `ALLOCS` lines.
+//! - `stack/waiting`: the same stacks around a service whose answer waits once, so the
+//!   timers are armed: what a call that is not ready at once costs (and allocates).
 //! - `stack/threads`: N threads sharing one stack (a clone each); N from `RESILE_BENCH_THREADS`
 //!   (default `1,2,<cores>`).
 //! - `stack/parts`: the five layers stacked by hand with `tower::ServiceBuilder` (no error or
@@ -22,7 +24,10 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use resile::Resilience;
-use resile_benches::{bare, bare_carried, bench_single, bench_threads, from_u64};
+use resile_benches::{
+    bare, bare_carried, bench_single, bench_single_by, bench_threads, call_waiting, from_u64,
+    waiting,
+};
 use resile_bulkhead::BulkheadLayer;
 use resile_circuit_breaker::CircuitBreakerLayer;
 use resile_core::{BoxError, CircuitBreakerError};
@@ -178,6 +183,40 @@ fn single(c: &mut Criterion) {
     );
 }
 
+/// Calls that wait once before their answer: every layer arms its timers (tower's `Timeout`
+/// its `Sleep`; resile's total and attempt timeouts their pooled `Timer`s), as a real network
+/// call makes them do.
+fn waiting_calls(c: &mut Criterion) {
+    let g = "stack/waiting";
+    bench_single_by(c, g, "bare", waiting(), call_waiting);
+    bench_single_by(
+        c,
+        g,
+        "tower_timeout_retry_concurrency",
+        ServiceBuilder::new()
+            .layer(TimeoutLayer::new(LIMIT))
+            .layer(RetryLayer::new(BudgetPolicy(Arc::new(TpsBudget::new(
+                Duration::from_secs(10),
+                10,
+                0.2,
+            )))))
+            .layer(ConcurrencyLimitLayer::new(PERMITS))
+            .service(waiting()),
+        call_waiting,
+    );
+    bench_single_by(
+        c,
+        g,
+        "resile_stack",
+        Resilience::new("bench")
+            .telemetry(false)
+            .build()
+            .expect("valid")
+            .layer(waiting()),
+        call_waiting,
+    );
+}
+
 fn threads(c: &mut Criterion) {
     let g = "stack/threads";
     bench_threads(c, g, "tower_timeout_retry_concurrency", tower_stack());
@@ -301,5 +340,5 @@ fn by_parts(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, single, threads, by_parts);
+criterion_group!(benches, single, waiting_calls, threads, by_parts);
 criterion_main!(benches);

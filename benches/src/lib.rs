@@ -5,6 +5,8 @@
 //! - [`call_ready`]: drives one `poll_ready` + `call` + poll of the response future with a no-op
 //!   waker, without a scheduler in the way, so a figure is pure middleware overhead. The future
 //!   must finish on its first poll (the inner service is ready and answers at once).
+//! - [`call_waiting`] with [`waiting`]: the same for a call whose answer waits once, so the
+//!   layers' timers are armed (what a real network call costs them).
 //! - [`bench_single`]: the single-threaded ns/call figure and the allocations per call.
 //! - [`bench_threads`]: N threads sharing one service (cloned per thread), reporting aggregate
 //!   throughput; N comes from `RESILE_BENCH_THREADS` (a comma-separated list, default
@@ -130,14 +132,80 @@ pub fn allocs_per_call<S>(svc: &mut S, calls: u64) -> f64
 where
     S: Service<u64>,
 {
+    allocs_per_call_by(svc, calls, call_ready::<S, u64>)
+}
+
+/// [`allocs_per_call`], each call driven by `drive` (e.g. [`call_waiting`]).
+pub fn allocs_per_call_by<S, D>(svc: &mut S, calls: u64, mut drive: D) -> f64
+where
+    S: Service<u64>,
+    D: FnMut(&mut S, u64) -> Outcome<S>,
+{
     for i in 0..1_000 {
-        let _ = call_ready(svc, i);
+        let _ = drive(svc, i);
     }
     let before = allocations();
     for i in 0..calls {
-        let _ = std::hint::black_box(call_ready(svc, std::hint::black_box(i)));
+        let _ = std::hint::black_box(drive(svc, std::hint::black_box(i)));
     }
     (allocations() - before) as f64 / calls as f64
+}
+
+/// What driving one call gives: its result, or `None` if it did not finish (see [`call_ready`]).
+pub type Outcome<S> = Option<Result<<S as Service<u64>>::Response, <S as Service<u64>>::Error>>;
+
+/// A future that returns `Pending` once, waking its task at once, then the request back: a
+/// call that waits, so the layers around it arm their timers.
+#[derive(Debug)]
+pub struct WaitOnce {
+    req: u64,
+    waited: bool,
+}
+
+impl Future for WaitOnce {
+    type Output = Result<u64, Infallible>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.waited {
+            return Poll::Ready(Ok(self.req));
+        }
+        self.waited = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// The inner service of the waiting rows: answers `Ok(req)` after one `Pending`.
+pub type Waiting = tower::util::ServiceFn<fn(u64) -> WaitOnce>;
+
+/// A ready service whose every answer waits once ([`WaitOnce`]).
+pub fn waiting() -> Waiting {
+    fn answer(req: u64) -> WaitOnce {
+        WaitOnce { req, waited: false }
+    }
+    tower::service_fn(answer as fn(u64) -> WaitOnce)
+}
+
+/// [`call_ready`] for a future that returns `Pending` once ([`waiting`]): polls it a second
+/// time. `None` if it did not finish by then.
+#[inline]
+pub fn call_waiting<S, R>(svc: &mut S, req: R) -> Option<Result<S::Response, S::Error>>
+where
+    S: Service<R>,
+{
+    let mut cx = Context::from_waker(Waker::noop());
+    match svc.poll_ready(&mut cx) {
+        Poll::Ready(Ok(())) => {}
+        Poll::Ready(Err(e)) => return Some(Err(e)),
+        Poll::Pending => return None,
+    }
+    let mut fut = pin!(svc.call(req));
+    for _ in 0..2 {
+        if let Poll::Ready(r) = fut.as_mut().poll(&mut cx) {
+            return Some(r);
+        }
+    }
+    None
 }
 
 /// A multi-threaded tokio runtime kept alive for the whole bench binary, so services that need a
@@ -155,12 +223,22 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
 
 /// Benchmarks one service single-threaded: criterion's ns/call under `group/name`, and prints
 /// the allocations per call (also recorded in a one-line `ALLOCS` summary for docs).
-pub fn bench_single<S>(c: &mut Criterion, group: &str, name: &str, mut svc: S)
+pub fn bench_single<S>(c: &mut Criterion, group: &str, name: &str, svc: S)
 where
     S: Service<u64>,
 {
+    bench_single_by(c, group, name, svc, call_ready::<S, u64>);
+}
+
+/// [`bench_single`], each call driven by `drive` (e.g. [`call_waiting`] for a [`waiting`]
+/// inner service).
+pub fn bench_single_by<S, D>(c: &mut Criterion, group: &str, name: &str, mut svc: S, mut drive: D)
+where
+    S: Service<u64>,
+    D: FnMut(&mut S, u64) -> Outcome<S>,
+{
     let _guard = runtime().enter();
-    let allocs = allocs_per_call(&mut svc, 100_000);
+    let allocs = allocs_per_call_by(&mut svc, 100_000, &mut drive);
     println!("ALLOCS {group}/{name}: {allocs:.2} allocations/call");
     let mut g = c.benchmark_group(group);
     g.throughput(Throughput::Elements(1));
@@ -168,7 +246,7 @@ where
     g.bench_function(name, |b| {
         b.iter(|| {
             i = i.wrapping_add(1);
-            std::hint::black_box(call_ready(&mut svc, std::hint::black_box(i)))
+            std::hint::black_box(drive(&mut svc, std::hint::black_box(i)))
         })
     });
     g.finish();
