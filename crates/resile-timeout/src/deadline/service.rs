@@ -10,7 +10,7 @@ use super::DeadlineLayer;
 use crate::future::{Meta, ResponseFuture, run_total};
 use crate::limit::TimeLimit;
 
-/// The total timeout: gives each request a [`Deadline`] `budget` from now — tightening, never
+/// The total timeout: gives each request a [`Deadline`](resile_core::Deadline) `budget` from now — tightening, never
 /// loosening, one it already carries — and fails the call with
 /// [`DeadlineExceeded`](resile_core::DeadlineExceeded) when that deadline passes, whatever runs
 /// inside (every retry, every backoff sleep, every attempt).
@@ -20,7 +20,7 @@ use crate::limit::TimeLimit;
 /// left on the wire.
 ///
 /// - For a request that can carry a deadline, the deadline is fixed when `call` is made (one
-///   clock read, shared through a [`clock::scope`] with the layers inside that call: the
+///   clock read, shared through a [`clock::scope`](resile_core::clock::scope) with the layers inside that call: the
 ///   attempt timeout's check that the deadline has not passed reads no clock of its own); the
 ///   timer is armed only if the inner future returns `Pending` on its first poll.
 /// - For a request type that cannot carry one

@@ -19,7 +19,7 @@ use crate::limit::TimeLimit;
 ///   costs no timer and no clock read.
 /// - A request whose deadline has already passed fails at once, without calling the inner
 ///   service. That check needs the time, only for a request that carries a deadline, and takes
-///   it from the [`clock::scope`] of the call when a layer outside (the total timeout) opened
+///   it from the [`clock::scope`](resile_core::clock::scope) of the call when a layer outside (the total timeout) opened
 ///   one; otherwise it reads the clock.
 /// - `poll_ready` passes the inner readiness through. The inner service need not be `Clone`.
 /// - The inner error is boxed into [`BoxError`], unchanged.
