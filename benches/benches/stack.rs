@@ -67,6 +67,15 @@ impl<Req: Copy, Res, E> Policy<Req, Res, E> for BudgetPolicy {
 }
 
 fn tower_stack() -> impl Service<u64, Response = u64> + Clone + Send + 'static {
+    tower_stack_around(bare())
+}
+
+/// tower's three layers around `inner`.
+fn tower_stack_around<S>(inner: S) -> impl Service<u64, Response = u64> + Clone + Send + 'static
+where
+    S: Service<u64, Response = u64, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send,
+{
     ServiceBuilder::new()
         .layer(TimeoutLayer::new(LIMIT))
         .layer(RetryLayer::new(BudgetPolicy(Arc::new(TpsBudget::new(
@@ -75,7 +84,7 @@ fn tower_stack() -> impl Service<u64, Response = u64> + Clone + Send + 'static {
             0.2,
         )))))
         .layer(ConcurrencyLimitLayer::new(PERMITS))
-        .service(bare())
+        .service(inner)
 }
 
 mod tr {
@@ -193,15 +202,7 @@ fn waiting_calls(c: &mut Criterion) {
         c,
         g,
         "tower_timeout_retry_concurrency",
-        ServiceBuilder::new()
-            .layer(TimeoutLayer::new(LIMIT))
-            .layer(RetryLayer::new(BudgetPolicy(Arc::new(TpsBudget::new(
-                Duration::from_secs(10),
-                10,
-                0.2,
-            )))))
-            .layer(ConcurrencyLimitLayer::new(PERMITS))
-            .service(waiting()),
+        tower_stack_around(waiting()),
         call_waiting,
     );
     bench_single_by(
