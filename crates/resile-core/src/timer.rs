@@ -124,13 +124,20 @@ impl Future for Timer {
 }
 
 impl Drop for Timer {
+    #[inline]
     fn drop(&mut self) {
-        if let Some(mut slot) = self.slot.take() {
-            // Off the timer wheel now; the box goes back for the next timer of this thread.
-            slot.as_mut().set(None);
-            give_back(slot);
+        if let Some(slot) = self.slot.take() {
+            recycle(slot);
         }
     }
+}
+
+/// Takes the sleep off the timer wheel and gives the box back for the next timer of this
+/// thread.
+#[inline(never)]
+fn recycle(mut slot: Slot) {
+    slot.as_mut().set(None);
+    give_back(slot);
 }
 
 impl fmt::Debug for Timer {

@@ -80,15 +80,21 @@ impl MetaRef {
 }
 
 impl Drop for MetaRef {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         if let Some(meta) = self.shared.take() {
-            let addr = addr_of(&meta);
-            // While the thread exits the cache is gone, and with no room the reference is
-            // simply dropped.
-            let _ = CACHE.try_with(move |cache| drop(cache.park(addr, meta)));
+            park(meta);
         }
     }
+}
+
+/// Parks a future's reference for the next call of its layer on this thread.
+#[inline(never)]
+fn park(meta: Arc<Meta>) {
+    let addr = addr_of(&meta);
+    // While the thread exits the cache is gone, and with no room the reference is simply
+    // dropped.
+    let _ = CACHE.try_with(move |cache| drop(cache.park(addr, meta)));
 }
 
 impl fmt::Debug for MetaRef {

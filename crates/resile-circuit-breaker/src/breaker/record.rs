@@ -140,16 +140,24 @@ impl Guard {
 }
 
 impl Drop for Guard {
+    #[inline]
     fn drop(&mut self) {
         let Some(shard) = self.shard.take() else {
             return;
         };
         if self.ticket != Ticket::Done {
-            let outcome = Outcome::dropped(shard.shared.config.dropped);
-            record(&shard, self.ticket, outcome, None);
+            record_dropped(&shard, self.ticket);
         }
         give_back(shard);
     }
+}
+
+/// A call dropped before its outcome was recorded (cancelled, or its future given up on).
+#[cold]
+#[inline(never)]
+fn record_dropped(shard: &Shard, ticket: Ticket) {
+    let outcome = Outcome::dropped(shard.shared.config.dropped);
+    record(shard, ticket, outcome, None);
 }
 
 /// A closed-state success without slow-call or time-window bookkeeping.
