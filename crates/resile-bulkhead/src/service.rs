@@ -204,7 +204,7 @@ fn far_future() -> Instant {
 ///
 /// Clones share the limit but not a reserved permit: a clone starts unready, as tower expects.
 /// Its admission is a [`Gate`], which a hand-built service can use on its own.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Bulkhead<S> {
     inner: S,
     gate: Gate,
@@ -236,15 +236,6 @@ impl<S> Bulkhead<S> {
     /// Unwraps the inner service (a permit this service reserved returns).
     pub fn into_inner(self) -> S {
         self.inner
-    }
-}
-
-impl<S: Clone> Clone for Bulkhead<S> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-            gate: self.gate.clone(),
-        }
     }
 }
 

@@ -58,6 +58,12 @@ impl<C> CircuitBreakerLayer<C> {
     pub fn name(&self) -> &Name {
         &self.breaker.shared.name
     }
+
+    /// The classifier that judges each call's outcome (for a hand-built service that asks
+    /// the breaker through [`CircuitBreakerHandle::try_acquire`] and records the verdict).
+    pub fn classifier(&self) -> &C {
+        &self.classifier
+    }
 }
 
 impl<S, C: Clone> Layer<S> for CircuitBreakerLayer<C> {

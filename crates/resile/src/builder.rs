@@ -384,7 +384,6 @@ impl<P: Protocol, C, F> Resilience<P, C, F> {
             deadline,
             retry,
             breaker,
-            classifier: self.classifier.clone(),
             attempt,
             attempt_telemetry: sink.attempts(),
             wire,

@@ -57,7 +57,6 @@ pub(crate) struct Parts<P: Protocol, C, F> {
     pub(crate) deadline: DeadlineLayer,
     pub(crate) retry: RetryLayer<C, P::Replay, P::Record>,
     pub(crate) breaker: CircuitBreakerLayer<C>,
-    pub(crate) classifier: C,
     pub(crate) attempt: TimeoutLayer,
     pub(crate) attempt_telemetry: CallTelemetry,
     pub(crate) wire: Wire<P>,
@@ -88,7 +87,6 @@ impl<P: Protocol, C, F> ResilienceLayer<P, C, F> {
             deadline,
             retry,
             breaker,
-            classifier,
             attempt,
             attempt_telemetry,
             wire,
@@ -106,7 +104,6 @@ impl<P: Protocol, C, F> ResilienceLayer<P, C, F> {
                 deadline,
                 retry,
                 breaker,
-                classifier,
                 attempt,
                 attempt_telemetry,
                 wire,
@@ -229,7 +226,7 @@ where
         let s = AttemptService::new(
             s,
             p.breaker.handle(),
-            p.classifier.clone(),
+            p.breaker.classifier().clone(),
             p.attempt.clone(),
             p.attempt_telemetry.clone(),
         );

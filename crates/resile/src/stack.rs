@@ -43,7 +43,10 @@ use crate::telemetry::CallTelemetry;
 /// inner service). A call takes a place or is rejected with [`BulkheadFull`]; then the total
 /// timeout starts — its deadline written into the request when the request can carry one —
 /// and the retry loop is called. The future keeps the place until the call ends or is dropped.
-#[derive(Debug)]
+///
+/// A clone shares the bulkhead's limit but not a place reserved by `poll_ready` (its [`Gate`]
+/// is a fresh one): it starts unready, as tower expects.
+#[derive(Debug, Clone)]
 pub struct Guard<S> {
     inner: S,
     gate: Gate,
@@ -62,18 +65,6 @@ impl<S> Guard<S> {
     /// The service inside: the retry loop.
     pub fn get_ref(&self) -> &S {
         &self.inner
-    }
-}
-
-/// A clone shares the bulkhead's limit but not a place reserved by `poll_ready`: it starts
-/// unready, as tower expects.
-impl<S: Clone> Clone for Guard<S> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-            gate: self.gate.clone(),
-            deadline: self.deadline.clone(),
-        }
     }
 }
 
